@@ -1,0 +1,308 @@
+"""The data flow for one source, executor-agnostic: the CLI runs it in-process, Airflow task by task.
+
+    discover -> [batches] -> gate (probe inside) -> fetch -> inspect -> stage + batch manifest + ledger part
+             -> shard (from batch manifests)
+
+Only references cross stage boundaries that an orchestrator sees: a batch returns the storage keys of
+its manifest and ledger part and its counts, never candidate lists or media.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clearframe.config import Settings, Source
+from clearframe.evidence import EvidenceStore
+from clearframe.fetch import Fetcher
+from clearframe.gate import Gate, GateOutcome
+from clearframe.gate.registry import Registry
+from clearframe.inspect import MediaError, inspect_media
+from clearframe.ledger import LedgerRow, ledger_key, write_ledger
+from clearframe.net import HostPoliteness, SessionPool
+from clearframe.probe import Prober
+from clearframe.records import Candidate, Decision, Fetched, Finding, MediaInfo, Verdict
+from clearframe.shard import ShardReport, existing_keys, shard_items
+from clearframe.storage import Storage, open_storage
+
+log = logging.getLogger("clearframe")
+
+STATUS_FOR = {Decision.DENY: "denied", Decision.DEFER: "deferred", Decision.REVIEW: "review"}
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def batches(candidates: list[Candidate], size: int) -> list[list[Candidate]]:
+    return [candidates[i : i + size] for i in range(0, len(candidates), size)]
+
+
+def manifest_key(source: str, run_id: str, batch_id: str) -> str:
+    return f"batches/{source}/run={run_id}/batch={batch_id}.jsonl"
+
+
+def staged_key(dataset: str, key: str) -> str:
+    return f"staging/{dataset}/{key}.mp4"
+
+
+@dataclass
+class Counts:
+    candidates: int = 0
+    allow: int = 0
+    deny: int = 0
+    defer: int = 0
+    review: int = 0
+    fetched: int = 0
+    quarantined: int = 0
+    already_sharded: int = 0
+    sharded: int = 0
+    bytes: int = 0
+
+    def add(self, other: Counts) -> None:
+        for k, v in asdict(other).items():
+            setattr(self, k, getattr(self, k) + v)
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    counts: Counts
+    manifest_key: str
+    ledger_key: str
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    counts: Counts = field(default_factory=Counts)
+    batches: list[BatchResult] = field(default_factory=list)
+    shards: ShardReport | None = None
+
+
+def attribution(title: str | None, creator: str | None, spdx: str | None, url: str | None) -> str:
+    what = f'"{title}"' if title else "Untitled"
+    who = f" by {creator}" if creator else ""
+    return f"{what}{who}, {spdx or 'licence unknown'}, {url or ''}".rstrip(", ")
+
+
+def within_bounds(info: MediaInfo, source: Source) -> str | None:
+    b = source.media
+    checks = [
+        (b.min_duration_s <= info.duration <= b.max_duration_s, f"duration {info.duration:.2f}s"),
+        (b.min_width <= info.width <= b.max_width, f"width {info.width}"),
+        (b.min_height <= info.height <= b.max_height, f"height {info.height}"),
+        (b.min_fps <= info.fps <= b.max_fps, f"fps {info.fps:.2f}"),
+    ]
+    bad = [what for ok, what in checks if not ok]
+    return f"outside the source's media bounds: {', '.join(bad)}" if bad else None
+
+
+class Context:
+    """Everything a batch needs, built once per process (CLI run or Airflow task)."""
+
+    def __init__(self, source: Source, settings: Settings, storage: Storage | None = None):
+        from clearframe.gate.robots import RobotsChecker
+
+        self.source = source
+        self.settings = settings
+        self.storage = storage or open_storage(settings.storage)
+        self.registry = Registry(settings.registry_url)
+        self.evidence = EvidenceStore(self.storage)
+        self.sessions = SessionPool(settings.user_agent)
+        self.hosts = HostPoliteness(source.fetch.per_host)
+        opts = source.fetch
+        self.robots = RobotsChecker(self.sessions.get(), settings.product_token, store_evidence=self.evidence.put,
+                                    timeout=opts.timeout_s)
+        self.prober = Prober(self.sessions, self.hosts, timeout=opts.timeout_s, max_retries=opts.max_retries,
+                             max_retry_after=opts.max_retry_after_s, store_evidence=self.evidence.put)
+        self.gate = Gate(source, self.registry, self.prober, self.robots.check, self.hosts, workers=opts.workers)
+        self.work_dir = settings.work_dir / source.name / secrets.token_hex(4)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.fetcher = Fetcher(self.sessions, self.hosts, self.work_dir, opts)
+
+    def close(self) -> None:
+        self.sessions.close()
+        self.registry.close()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class _Item:
+    outcome: GateOutcome
+    status: str
+    extra: list[Finding] = field(default_factory=list)
+    fetched: Fetched | None = None
+    media: MediaInfo | None = None
+    quarantine: str | None = None
+
+    @property
+    def decision(self) -> Decision:
+        if any(f.verdict is Verdict.DENY for f in self.extra):
+            return Decision.DENY
+        return self.outcome.result.decision
+
+
+def _fetch_and_inspect(ctx: Context, item: _Item) -> None:
+    c, probe = item.outcome.candidate, item.outcome.probe
+    got = ctx.fetcher.fetch(c, probe)
+    if isinstance(got, Finding):
+        item.extra.append(got)
+        item.status = "deferred" if got.verdict is Verdict.DEFER else "quarantined"
+        item.quarantine = got.detail if item.status == "quarantined" else None
+        return
+    item.fetched = got
+    try:
+        item.media = inspect_media(got.path)
+        item.quarantine = within_bounds(item.media, ctx.source)
+    except MediaError as exc:
+        item.quarantine = str(exc)
+    item.status = "quarantined" if item.quarantine else "admitted"
+
+
+def _quarantine(ctx: Context, item: _Item, run_id: str) -> None:
+    """Keep the rejected file and why, for a human to look at; never in a shard."""
+    c = item.outcome.candidate
+    base = f"quarantine/{c.source}/run={run_id}/{c.key}"
+    if item.fetched:
+        ctx.storage.put_file(item.fetched.path, f"{base}.media")
+    ctx.storage.put_bytes(f"{base}.json", json.dumps({"key": c.key, "canonical_id": c.canonical_id,
+                                                      "reason": item.quarantine}, indent=1).encode())
+
+
+def run_batch(ctx: Context, candidates: list[Candidate], run_id: str, batch_id: str, *, dry_run: bool = False,
+              sharded: set[str] | None = None) -> BatchResult:
+    """Gate, fetch and inspect one batch; stage admitted media; write its manifest and ledger part."""
+    src = ctx.source
+    outcomes = ctx.gate.evaluate(candidates)
+    sharded = sharded if sharded is not None else existing_keys(ctx.storage, src.dataset_name)
+    items = [_Item(o, STATUS_FOR.get(o.result.decision, "allowed")) for o in outcomes]
+    to_fetch = []
+    for it in items:
+        if it.outcome.result.decision is Decision.ALLOW:
+            if it.outcome.candidate.key in sharded:
+                it.status = "already-sharded"
+            elif dry_run:
+                it.status = "dry-run"
+            else:
+                to_fetch.append(it)
+    if to_fetch:
+        with ThreadPoolExecutor(max_workers=src.fetch.workers, thread_name_prefix="cf-fetch") as pool:
+            list(pool.map(lambda it: _fetch_and_inspect(ctx, it), to_fetch))
+        # Opt-outs by content hash can only be checked now; a match is purged, never staged.
+        got = [it for it in to_fetch if it.fetched]
+        hits = ctx.registry.lookup({"hash": [it.fetched.sha256 for it in got]})  # type: ignore[union-attr]
+        for it in got:
+            assert it.fetched
+            e = hits.get(("hash", it.fetched.sha256))
+            if e:
+                it.extra.append(Finding("registry", Verdict.DENY, f"content hash {it.fetched.sha256} is in the "
+                                        f"opt-out registry ({e.reason}); file purged", rule="optout:hash"))
+                it.status, it.quarantine = "denied", None
+                Path(it.fetched.path).unlink(missing_ok=True)
+
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    counts = Counts(candidates=len(items))
+    manifest_lines: list[str] = []
+    rows: list[LedgerRow] = []
+    for it in items:
+        c, probe, res = it.outcome.candidate, it.outcome.probe, it.outcome.result
+        lic = res.license
+        if it.fetched:
+            counts.fetched += 1
+        if it.status == "quarantined":
+            counts.quarantined += 1
+            _quarantine(ctx, it, run_id)
+        elif it.status == "admitted" and it.fetched and it.media:
+            ctx.storage.put_file(it.fetched.path, staged_key(src.dataset_name, c.key))
+            counts.bytes += it.fetched.bytes
+            manifest_lines.append(json.dumps({
+                "key": c.key, "staged": staged_key(src.dataset_name, c.key), "source": c.source,
+                "canonical_id": c.canonical_id, "url": c.url, "media_url": probe.media_url or c.url,
+                "title": probe.title or c.title, "creator": probe.creator or c.creator,
+                "license_spdx": lic.spdx if lic else None, "license_raw": lic.raw if lic else None,
+                "license_found_in": lic.found_in if lic else None, "contract_id": c.contract_id,
+                "attribution": attribution(probe.title or c.title, probe.creator or c.creator,
+                                           lic.spdx if lic else None, c.url if c.kind == "http" else None),
+                "sha256": it.fetched.sha256, "bytes": it.fetched.bytes, "media": asdict(it.media),
+                "decision": str(it.decision), "policy_version": res.policy_version,
+                "decided_at": res.decided_at, "run_id": run_id,
+            }, sort_keys=True))
+        if it.fetched:
+            Path(it.fetched.path).unlink(missing_ok=True)
+        decision = it.decision
+        counts_attr = {Decision.ALLOW: "allow", Decision.DENY: "deny", Decision.DEFER: "defer",
+                       Decision.REVIEW: "review"}[decision]
+        setattr(counts, counts_attr, getattr(counts, counts_attr) + 1)
+        if it.status == "already-sharded":
+            counts.already_sharded += 1
+        reasons = [f.to_dict() for f in [*res.reasons, *it.extra]]
+        rows.append(LedgerRow(
+            run_id=run_id, batch_id=batch_id, source=c.source, key=c.key, canonical_id=c.canonical_id,
+            locator=c.locator, url=c.url, media_url=probe.media_url, decision=str(decision), status=it.status,
+            reasons=reasons, license_raw=lic.raw if lic else None, license_spdx=lic.spdx if lic else None,
+            license_found_in=lic.found_in if lic else None, creator=probe.creator or c.creator,
+            title=probe.title or c.title, contract_id=c.contract_id, policy_version=res.policy_version,
+            decided_at=res.decided_at, recorded_at=now,
+            evidence=sorted({f.evidence for f in [*res.findings, *it.extra] if f.evidence}),
+            sha256=it.fetched.sha256 if it.fetched else None, bytes=it.fetched.bytes if it.fetched else None,
+            quarantine_reason=it.quarantine,
+        ))
+    mkey = manifest_key(src.name, run_id, batch_id)
+    # Manifest first, ledger second: a ledger part never names staged media that is not listed.
+    ctx.storage.put_bytes(mkey, ("\n".join(manifest_lines) + ("\n" if manifest_lines else "")).encode())
+    lkey = ledger_key(src.name, run_id, batch_id)
+    write_ledger(ctx.storage, lkey, rows)
+    log.info("batch %s: %s", batch_id, " ".join(f"{k}={v}" for k, v in asdict(counts).items()))
+    return BatchResult(batch_id, counts, mkey, lkey)
+
+
+def read_manifest(storage: Storage, key: str) -> list[dict[str, Any]]:
+    text = storage.get_bytes(key).decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def shard_manifests(ctx: Context, manifest_keys: list[str]) -> ShardReport:
+    items = [it for k in manifest_keys for it in read_manifest(ctx.storage, k)]
+    return shard_items(ctx.storage, ctx.source.dataset_name, items, int(ctx.source.shard.target_bytes),
+                       ctx.work_dir / "shard")
+
+
+def run_source(source: Source, settings: Settings, *, limit: int | None = None, batch_size: int | None = None,
+               dry_run: bool = False, storage: Storage | None = None,
+               on_progress: Callable[[int], None] | None = None,
+               on_discovered: Callable[[int], None] | None = None) -> RunResult:
+    from clearframe.sources import discover
+
+    result = RunResult(run_id=new_run_id())
+    with Context(source, settings, storage) as ctx:
+        candidates = discover(source, settings)
+        if limit is not None:
+            candidates = candidates[:limit]
+        if on_discovered:
+            on_discovered(len(candidates))
+        sharded = existing_keys(ctx.storage, source.dataset_name)
+        for n, batch in enumerate(batches(candidates, batch_size or source.batch_size)):
+            br = run_batch(ctx, batch, result.run_id, f"{n:05d}", dry_run=dry_run, sharded=sharded)
+            result.batches.append(br)
+            result.counts.add(br.counts)
+            if on_progress:
+                on_progress(len(batch))
+        if not dry_run:
+            result.shards = shard_manifests(ctx, [b.manifest_key for b in result.batches])
+            result.counts.sharded = result.shards.members
+    return result
