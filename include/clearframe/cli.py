@@ -83,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
     table.add_row(*(f"{counts[k]:,}" for k in ("candidates", "allow", "deny", "defer", "review", "fetched",
                                                 "quarantined", "sharded", "bytes")))
     out = Console()
+    if not out.is_terminal:
+        out = Console(width=140)  # a log file or pipe: keep the table whole
     out.print(table)
     out.print(f"storage: {settings.storage}", highlight=False)
     if result.shards and result.shards.missing_staged:

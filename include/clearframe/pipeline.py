@@ -290,7 +290,7 @@ def run_source(source: Source, settings: Settings, *, limit: int | None = None, 
 
     result = RunResult(run_id=new_run_id())
     with Context(source, settings, storage) as ctx:
-        candidates = discover(source, settings)
+        candidates = discover(source, settings, store_evidence=ctx.evidence.put)
         if limit is not None:
             candidates = candidates[:limit]
         if on_discovered:

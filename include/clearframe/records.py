@@ -65,6 +65,7 @@ class Candidate:
     contract_id: str | None = None
     sha256: str | None = None  # declared by a delivery manifest, verified after fetch
     input_error: str | None = None  # a malformed input line still becomes a ledger row
+    listed_in: str | None = None  # sha256 of the stored list or manifest that named this candidate
 
     @property
     def key(self) -> str:

@@ -93,6 +93,14 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
     return ti
 
 
+def _add(tar: tarfile.TarFile, ti: tarfile.TarInfo, fh: Any) -> int:
+    """Append a member; return the offset of its data. (addfile copies the TarInfo, so the offset
+    is computed here from the header it writes.)"""
+    data_offset = tar.offset + len(ti.tobuf(tar.format, tar.encoding, tar.errors))
+    tar.addfile(ti, fh)
+    return data_offset
+
+
 def sample_metadata(item: dict[str, Any]) -> dict[str, Any]:
     """What travels inside the shard next to each clip: licence and attribution first."""
     return {
@@ -134,17 +142,17 @@ def _write_shard(storage: Storage, dataset: str, group: list[dict[str, Any]], wo
                 try:
                     with open(local, "rb") as fh:
                         ti = _member(f"{it['key']}.mp4", os.fstat(fh.fileno()).st_size)
-                        tar.addfile(ti, fh)
+                        media_offset = _add(tar, ti, fh)
                 finally:
                     if cleanup:
                         os.unlink(cleanup)
                 meta = json.dumps(sample_metadata(it), sort_keys=True, indent=1).encode()
                 tj = _member(f"{it['key']}.json", len(meta))
-                tar.addfile(tj, io.BytesIO(meta))
+                json_offset = _add(tar, tj, io.BytesIO(meta))
                 media = it.get("media") or {}
                 for col, val in (
-                    ("key", it["key"]), ("shard", name), ("offset", ti.offset_data), ("size", ti.size),
-                    ("json_offset", tj.offset_data), ("json_size", tj.size), ("sha256", it["sha256"]),
+                    ("key", it["key"]), ("shard", name), ("offset", media_offset), ("size", ti.size),
+                    ("json_offset", json_offset), ("json_size", tj.size), ("sha256", it["sha256"]),
                     ("source", it["source"]), ("canonical_id", it["canonical_id"]),
                     ("source_url", it.get("url")), ("media_url", it.get("media_url")),
                     ("license_spdx", it.get("license_spdx")), ("license_raw", it.get("license_raw")),

@@ -176,12 +176,17 @@ class Gate:
                 found = [*([c.license] if c.license else []), *probes[i].licenses]
                 lic, conflict = licenses.combine(found)
                 verdict, detail = licenses.evaluate(lic, self.license_policy, contract_id=c.contract_id)
+                if lic is None and any(f.verdict is Verdict.DEFER for f in findings):
+                    # The metadata was never read, so "no licence" would be a guess: defer instead.
+                    verdict, detail = Verdict.NONE, "not evaluated: an earlier check did not complete"
                 if conflict and verdict is Verdict.GRANT:
                     verdict, detail = Verdict.REVIEW, f"{detail}; but {conflict}: a human must decide"
                 elif conflict:
                     detail = f"{detail}; {conflict}"
                 findings.append(Finding("license", verdict, detail, rule=lic.found_in if lic else None,
                                         locator=lic.url if lic else None))
-                findings.append(basis_finding(c.kind, src.acquisition, c.contract_id))
+                basis = basis_finding(c.kind, src.acquisition, c.contract_id)
+                basis.evidence = c.listed_in
+                findings.append(basis)
             outcomes.append(GateOutcome(c, probes[i], decide(findings, lic)))
         return outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import (
@@ -24,7 +25,7 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from clearframe.errors import ConfigError
@@ -90,9 +91,12 @@ class Registry:
     def __init__(self, url: str):
         self.url = url
         try:
+            parsed = make_url(url)
+            if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
             _meta.create_all(self.engine)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError) as exc:
             raise ConfigError(
                 url, "CLEARFRAME_REGISTRY_URL", f"cannot open the opt-out registry: {exc.__class__.__name__}",
                 "check the database URL and that the server is running",

@@ -45,7 +45,7 @@ def _rows(text: str, fmt: str) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
-def read_delivery(source: Source, settings: Settings) -> list[Candidate]:
+def read_delivery(source: Source, settings: Settings) -> tuple[list[Candidate], bytes]:
     from clearframe.storage import StorageError, open_storage
 
     assert source.delivery is not None
@@ -53,11 +53,12 @@ def read_delivery(source: Source, settings: Settings) -> list[Candidate]:
     manifest = source.delivery.manifest
     try:
         store = open_storage(root)
-        text = store.get_bytes(manifest).decode("utf-8", errors="replace")
+        document = store.get_bytes(manifest)
     except (StorageError, OSError) as exc:
         raise ConfigError(source.path, "delivery.location",
                           f"cannot read the manifest {manifest!r} under {root}: {exc}",
                           "check the location and that the delivery is complete") from None
+    text = document.decode("utf-8", errors="replace")
     fmt = "csv" if manifest.lower().endswith(".csv") else "jsonl"
     rows = _rows(text, fmt)
     if fmt == "csv" and rows:
@@ -92,4 +93,4 @@ def read_delivery(source: Source, settings: Settings) -> list[Candidate]:
             contract_id=contract,
             sha256=(str(row.get("sha256") or "").strip().lower() or None),
         ))
-    return out
+    return out, document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,38 +47,39 @@ def candidate_from_url(source: Source, raw: str, locator: str) -> Candidate:
                      locator=locator)
 
 
-def read_url_list(source: Source) -> list[Candidate]:
+def read_url_list(source: Source) -> tuple[list[Candidate], bytes]:
+    """The candidates, and the list's bytes (kept as evidence of what was asked for)."""
     assert source.http is not None
     path = Path(source.resolve(source.http.urls))
     fmt = source.http.format or path.suffix.lstrip(".").lower()
     if not path.exists():
         raise ConfigError(source.path, "http.urls", f"URL list {path} does not exist", "create it or fix the path")
     name = path.name
+    document = path.read_bytes()
     if fmt == "txt":
         out = []
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip() and not line.lstrip().startswith("#"):
-                    out.append(candidate_from_url(source, line, f"{name}:{n}"))
-        return out
+        text = document.decode("utf-8", errors="replace")
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                out.append(candidate_from_url(source, line, f"{name}:{n}"))
+        return out, document
     col = source.http.url_column
     if fmt == "csv":
-        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if col not in (reader.fieldnames or []):
-                raise ConfigError(source.path, "http.url_column",
-                                  f"{name} has no column {col!r} (columns: {reader.fieldnames})",
-                                  "set http.url_column to the column holding the URLs")
-            return [candidate_from_url(source, row[col] or "", f"{name}:{n}") for n, row in enumerate(reader, 2)]
+        reader = csv.DictReader(io.StringIO(document.decode("utf-8", errors="replace")))
+        if col not in (reader.fieldnames or []):
+            raise ConfigError(source.path, "http.url_column",
+                              f"{name} has no column {col!r} (columns: {reader.fieldnames})",
+                              "set http.url_column to the column holding the URLs")
+        return [candidate_from_url(source, row[col] or "", f"{name}:{n}") for n, row in enumerate(reader, 2)], document
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        table = pq.read_table(io.BytesIO(document))
         if col not in table.column_names:
             raise ConfigError(source.path, "http.url_column",
                               f"{name} has no column {col!r} (columns: {table.column_names})",
                               "set http.url_column to the column holding the URLs")
         return [candidate_from_url(source, str(v or ""), f"{name}:row{n}")
-                for n, v in enumerate(table.column(col).to_pylist())]
+                for n, v in enumerate(table.column(col).to_pylist())], document
     raise ConfigError(source.path, "http.format", f"cannot read {name}: unknown list format {fmt!r}",
                       "use a .txt, .csv or .parquet file or set http.format")
