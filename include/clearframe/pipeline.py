@@ -120,7 +120,7 @@ class Context:
         self.sessions = SessionPool(settings.user_agent)
         self.hosts = HostPoliteness(source.fetch.per_host)
         opts = source.fetch
-        self.robots = RobotsChecker(self.sessions.get(), settings.product_token, store_evidence=self.evidence.put,
+        self.robots = RobotsChecker(self.sessions.get, settings.product_token, store_evidence=self.evidence.put,
                                     timeout=opts.timeout_s)
         self.prober = Prober(self.sessions, self.hosts, timeout=opts.timeout_s, max_retries=opts.max_retries,
                              max_retry_after=opts.max_retry_after_s, store_evidence=self.evidence.put)
