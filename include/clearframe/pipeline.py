@@ -306,3 +306,47 @@ def run_source(source: Source, settings: Settings, *, limit: int | None = None, 
             result.shards = shard_manifests(ctx, [b.manifest_key for b in result.batches])
             result.counts.sharded = result.shards.members
     return result
+
+
+# -- steps for an orchestrator: each takes and returns references only ------------------------------
+
+
+def candidates_key(source: str, run_id: str, batch_id: str) -> str:
+    return f"runs/{source}/run={run_id}/candidates/batch={batch_id}.jsonl"
+
+
+def plan_batches(source: Source, settings: Settings, run_id: str, *, limit: int | None = None,
+                 batch_size: int | None = None, storage: Storage | None = None) -> list[dict[str, Any]]:
+    """Discover, then write each batch's candidates to storage; return one small reference per batch."""
+    from clearframe.evidence import EvidenceStore
+    from clearframe.sources import discover
+
+    store = storage or open_storage(settings.storage)
+    candidates = discover(source, settings, store_evidence=EvidenceStore(store).put)
+    if limit is not None:
+        candidates = candidates[:limit]
+    refs = []
+    for n, batch in enumerate(batches(candidates, batch_size or source.batch_size)):
+        batch_id = f"{n:05d}"
+        key = candidates_key(source.name, run_id, batch_id)
+        store.put_bytes(key, "".join(json.dumps(c.to_dict(), sort_keys=True) + "\n" for c in batch).encode())
+        refs.append({"batch_id": batch_id, "candidates_key": key, "count": len(batch)})
+    return refs
+
+
+def run_batch_ref(source: Source, settings: Settings, run_id: str, ref: dict[str, Any], *, dry_run: bool = False,
+                  per_host: int | None = None) -> dict[str, Any]:
+    """One batch from its stored candidate list. Re-running it (a task retry) rewrites the same keys."""
+    if per_host is not None:
+        source = source.model_copy(update={"fetch": source.fetch.model_copy(update={"per_host": per_host})})
+    with Context(source, settings) as ctx:
+        lines = ctx.storage.get_bytes(ref["candidates_key"]).decode("utf-8").splitlines()
+        cands = [Candidate.from_dict(json.loads(line)) for line in lines if line.strip()]
+        result = run_batch(ctx, cands, run_id, ref["batch_id"], dry_run=dry_run)
+    return {"batch_id": result.batch_id, "manifest_key": result.manifest_key, "ledger_key": result.ledger_key,
+            "counts": asdict(result.counts)}
+
+
+def shard_refs(source: Source, settings: Settings, manifest_keys: list[str]) -> ShardReport:
+    with Context(source, settings) as ctx:
+        return shard_manifests(ctx, manifest_keys)
