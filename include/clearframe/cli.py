@@ -92,6 +92,28 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from clearframe.sources.demo import ensure_demo_delivery
+
+    path = ensure_demo_delivery(Settings.from_env())
+    print(f"demo delivery ready in {path}")
+    return 0
+
+
+def _pools(args: argparse.Namespace) -> int:
+    """Airflow pools, one per source, sized by its per-host cap (for `airflow pools import`)."""
+    from clearframe.config import load_registry
+    from clearframe.naming import pool_name, sources_dir
+
+    sources, errors = load_registry(sources_dir())
+    for e in errors:
+        print(f"clearframe: skipping broken source: {e}", file=sys.stderr)
+    pools = {pool_name(s.name): {"slots": s.fetch.per_host, "description": f"requests to source {s.name}",
+                                 "include_deferred": False} for s in sources}
+    print(json.dumps(pools, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="clearframe", description="Consent-first video ingestion.")
     p.add_argument("-v", "--verbose", action="store_true", help="log every batch")
@@ -112,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="gate only: write the ledger, fetch no media")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.set_defaults(func=_run)
+
+    d = sub.add_parser("demo", help="generate the demo partner delivery and seed the demo registry")
+    d.set_defaults(func=_demo)
+    pl = sub.add_parser("pools", help="print one Airflow pool per source as JSON (airflow pools import)")
+    pl.set_defaults(func=_pools)
     return p
 
 
