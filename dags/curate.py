@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from airflow.sdk import DAG, Asset, task
+
 from clearframe.config import Source, load_registry
 from clearframe.naming import admitted_asset, curate_dag_id, sources_dir
 
@@ -41,6 +42,11 @@ def build_curate_dag(dataset: str, sources: list[Source]) -> DAG:
             for events in (context.get("triggering_asset_events") or {}).values():
                 for ev in events:
                     keys.extend((ev.extra or {}).get("manifest_keys", []))
+            if not keys:  # a manual run: curate whatever the dataset's sources have staged
+                from clearframe.config import Settings
+                from clearframe.pipeline import pending_manifests
+
+                keys = pending_manifests(Settings.from_env(), [s.name for s in sources])
             log.info("%d batch manifests to curate", len(keys))
             return sorted(set(keys))
 

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
+
 from clearframe.config import Source, load_registry
 from clearframe.naming import admitted_asset, ingest_dag_id, pool_name, sources_dir, storage_run_id
 

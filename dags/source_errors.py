@@ -7,6 +7,7 @@ this file fails to import for as long as any source file is broken, so the error
 from __future__ import annotations
 
 from airflow.sdk import DAG  # noqa: F401  (marks this file as a DAG file for the DAG processor)
+
 from clearframe.config import load_registry
 from clearframe.errors import ConfigError
 from clearframe.naming import sources_dir

@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from support.site import Site
 
 from clearframe.config import Settings
+from support.site import Site
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from support.site import Site, video_page
 
 from clearframe.config import Settings
 from clearframe.gate.licenses import LicensePolicy, evaluate
@@ -20,6 +19,7 @@ from clearframe.gate.registry import Registry
 from clearframe.ledger import read_ledger
 from clearframe.records import LicenseInfo, Verdict
 from clearframe.storage import open_storage
+from support.site import Site, video_page
 
 CC_BY = "https://creativecommons.org/licenses/by/4.0/"
 CC_BY_NC = "https://creativecommons.org/licenses/by-nc/4.0/"

@@ -175,7 +175,9 @@ def parse_source(data: Any, path: str) -> Source:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         hint = _suggest(Source, loc) if err["type"] == "extra_forbidden" else None
-        problem = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        # A model validator's message arrives as "Value error, ..."; the prefix is pydantic's, not ours.
+        msg = err["msg"].removeprefix("Value error, ")
+        problem = "unknown field" if err["type"] == "extra_forbidden" else msg
         if err["type"] == "missing":
             problem = "required field is missing"
         raise ConfigError(path, _field_name(loc) or None, problem, hint) from None

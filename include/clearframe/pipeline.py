@@ -350,3 +350,10 @@ def run_batch_ref(source: Source, settings: Settings, run_id: str, ref: dict[str
 def shard_refs(source: Source, settings: Settings, manifest_keys: list[str]) -> ShardReport:
     with Context(source, settings) as ctx:
         return shard_manifests(ctx, manifest_keys)
+
+
+def pending_manifests(settings: Settings, source_names: list[str]) -> list[str]:
+    """Every batch manifest of these sources (a manual curation run: shard whatever is still staged;
+    items already in a committed shard are skipped by the shard stage)."""
+    store = open_storage(settings.storage)
+    return [k for name in source_names for k in store.list(f"batches/{name}/") if k.endswith(".jsonl")]

@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import (
     Column,
@@ -26,9 +25,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from clearframe.errors import ConfigError
+from clearframe.sources.urllist import canonical_url
 
 KINDS = ("creator", "channel", "video", "url", "domain", "hash")
 _CHUNK = 500
@@ -65,8 +65,8 @@ def normalize(kind: str, value: str) -> str:
         v = v.lower().rstrip(".")
         return v[4:] if v.startswith("www.") else v
     if kind == "url":
-        p = urlsplit(v)
-        return urlunsplit((p.scheme.lower(), p.netloc.lower(), p.path or "/", p.query, ""))
+        # The same canonical form as candidate ids, so an entry matches every spelling of its URL.
+        return canonical_url(v)
     if kind == "hash":
         return v.lower()
     return v
@@ -107,15 +107,18 @@ class Registry:
         if kind not in KINDS:
             raise ValueError(f"unknown opt-out kind {kind!r}; use one of {', '.join(KINDS)}")
         norm = normalize(kind, value)
-        with self.engine.begin() as conn:
-            exists = conn.execute(
-                select(optouts.c.id).where(optouts.c.kind == kind, optouts.c.value == norm)
-            ).first()
-            if exists:
-                return False
-            conn.execute(optouts.insert().values(
-                kind=kind, value=norm, requested_by=requested_by, reason=reason,
-                created_at=dt.datetime.now(dt.UTC)))
+        try:
+            with self.engine.begin() as conn:
+                exists = conn.execute(
+                    select(optouts.c.id).where(optouts.c.kind == kind, optouts.c.value == norm)
+                ).first()
+                if exists:
+                    return False
+                conn.execute(optouts.insert().values(
+                    kind=kind, value=norm, requested_by=requested_by, reason=reason,
+                    created_at=dt.datetime.now(dt.UTC)))
+        except IntegrityError:  # another process added the same entry between our check and insert
+            return False
         return True
 
     def remove(self, kind: str, value: str) -> bool:
@@ -126,11 +129,14 @@ class Registry:
 
     def block_domain(self, domain: str, requested_by: str, reason: str = "") -> bool:
         norm = normalize("domain", domain)
-        with self.engine.begin() as conn:
-            if conn.execute(select(blocked_domains.c.id).where(blocked_domains.c.domain == norm)).first():
-                return False
-            conn.execute(blocked_domains.insert().values(
-                domain=norm, requested_by=requested_by, reason=reason, created_at=dt.datetime.now(dt.UTC)))
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(blocked_domains.c.id).where(blocked_domains.c.domain == norm)).first():
+                    return False
+                conn.execute(blocked_domains.insert().values(
+                    domain=norm, requested_by=requested_by, reason=reason, created_at=dt.datetime.now(dt.UTC)))
+        except IntegrityError:
+            return False
         return True
 
     def entries(self, kind: str | None = None) -> list[Entry]:

@@ -29,6 +29,14 @@ def delivery_root(source: Source, settings: Settings) -> str:
     return source.resolve(loc)
 
 
+def _as_text(obj: dict[str, Any]) -> dict[str, Any]:
+    """JSON numbers become text, as they would be in a CSV manifest (`"id": 101` is id "101")."""
+    nested = next((k for k, v in obj.items() if isinstance(v, (dict, list))), None)
+    if nested is not None:
+        return {"__error__": f"field {nested!r} must be a string or a number"}
+    return {k: v if v is None or isinstance(v, str) else str(v) for k, v in obj.items()}
+
+
 def _rows(text: str, fmt: str) -> list[tuple[int, dict[str, Any]]]:
     if fmt == "csv":
         reader = csv.DictReader(io.StringIO(text))
@@ -41,7 +49,7 @@ def _rows(text: str, fmt: str) -> list[tuple[int, dict[str, Any]]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             obj = {"__error__": f"not valid JSON ({exc.msg})"}
-        out.append((n, obj if isinstance(obj, dict) else {"__error__": "not a JSON object"}))
+        out.append((n, _as_text(obj) if isinstance(obj, dict) else {"__error__": "not a JSON object"}))
     return out
 
 
@@ -58,7 +66,7 @@ def read_delivery(source: Source, settings: Settings) -> tuple[list[Candidate], 
         raise ConfigError(source.path, "delivery.location",
                           f"cannot read the manifest {manifest!r} under {root}: {exc}",
                           "check the location and that the delivery is complete") from None
-    text = document.decode("utf-8", errors="replace")
+    text = document.decode("utf-8-sig", errors="replace")  # -sig: spreadsheet exports often add a BOM
     fmt = "csv" if manifest.lower().endswith(".csv") else "jsonl"
     rows = _rows(text, fmt)
     if fmt == "csv" and rows:

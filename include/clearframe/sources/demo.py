@@ -73,6 +73,7 @@ def ensure_demo_delivery(settings: Settings) -> Path:
                 w = csv.DictWriter(fh, fieldnames=list(rows[0]))
                 w.writeheader()
                 w.writerows(rows)
+            tmp.chmod(0o755)  # mkdtemp makes it private; the demo delivery is for everyone on the machine
             try:
                 os.replace(tmp, target)
             except OSError:  # another process generated it first

@@ -16,6 +16,8 @@ def canonical_url(url: str) -> str:
     """Scheme and host lower-cased, default port and fragment dropped: one id per resource."""
     p = urlsplit(url.strip())
     netloc = (p.hostname or "").lower()
+    if ":" in netloc:  # an IPv6 literal keeps its brackets, or "[::1]:8080" and "[::1:8080]" would collide
+        netloc = f"[{netloc}]"
     if p.port and not ((p.scheme == "http" and p.port == 80) or (p.scheme == "https" and p.port == 443)):
         netloc += f":{p.port}"
     return urlunsplit((p.scheme.lower(), netloc, p.path or "/", p.query, ""))
@@ -58,14 +60,14 @@ def read_url_list(source: Source) -> tuple[list[Candidate], bytes]:
     document = path.read_bytes()
     if fmt == "txt":
         out = []
-        text = document.decode("utf-8", errors="replace")
+        text = document.decode("utf-8-sig", errors="replace")  # -sig: a BOM is not part of the first URL
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 out.append(candidate_from_url(source, line, f"{name}:{n}"))
         return out, document
     col = source.http.url_column
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(document.decode("utf-8", errors="replace")))
+        reader = csv.DictReader(io.StringIO(document.decode("utf-8-sig", errors="replace")))
         if col not in (reader.fieldnames or []):
             raise ConfigError(source.path, "http.url_column",
                               f"{name} has no column {col!r} (columns: {reader.fieldnames})",

@@ -1,0 +1,76 @@
+"""Loopback services for tests: Postgres on 127.0.0.1:5432 (trust auth, user postgres, database test).
+
+    from support.services import postgres_url  # noqa: F401  (a pytest fixture)
+
+    def test_something(postgres_url: str) -> None:
+        Registry(postgres_url) ...
+
+`postgres_url` yields a SQLAlchemy URL whose connections use a fresh, uniquely named schema (via
+`search_path`), so tables created by a test never collide with another test or run; the schema is
+dropped afterwards.
+
+The rule for a missing server: outside CI the test is SKIPPED with a hint on how to start Postgres;
+with `CI` set (e.g. `CI=true`, as `.ci/run` runs) it FAILS, so a broken CI service never passes silently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+PG_HOST = os.environ.get("CLEARFRAME_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CLEARFRAME_TEST_PG_PORT", "5432"))
+PG_BASE_URL = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/test"
+PG_START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def in_ci() -> bool:
+    """True when the CI variable is set to anything but an explicit no ('', '0', 'false', 'no')."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _reachable(host: str, port: int, timeout: float = 1.0) -> str | None:
+    """None if something accepts TCP connections there, else why not."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    return None
+
+
+def require_service(name: str, host: str, port: int, start_hint: str) -> None:
+    """Skip (outside CI) or fail (under CI) when nothing listens on host:port."""
+    problem = _reachable(host, port)
+    if problem is None:
+        return
+    msg = f"{name} is not reachable on {host}:{port} ({problem})"
+    if in_ci():
+        pytest.fail(f"{msg}; CI is set, so service tests must run: start {name} before the tests",
+                    pytrace=False)
+    pytest.skip(f"{msg}; start it with: {start_hint}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A Postgres SQLAlchemy URL scoped to a new schema, dropped after the test."""
+    require_service("Postgres", PG_HOST, PG_PORT, PG_START_HINT)
+    from sqlalchemy import create_engine, text
+
+    schema = f"cf_test_{secrets.token_hex(6)}"
+    admin = create_engine(PG_BASE_URL, future=True)
+    try:
+        # A server that listens but refuses us is a broken setup, never a reason to skip.
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield f"{PG_BASE_URL}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        finally:
+            admin.dispose()
