@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from clearframe.inspect import MediaError, inspect_media
 from clearframe.mediagen import corrupt_copy, make_audio_only, make_clip
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from clearframe.gate.licenses import (
     ALL_RIGHTS_RESERVED,
     CONTRACT,
@@ -15,8 +18,6 @@ from clearframe.gate.licenses import (
     normalize,
 )
 from clearframe.records import LicenseInfo, Verdict
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 
 DEFAULT = LicensePolicy.default()
 

@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from protego import Protego
+
 from clearframe.gate.robots import (
     AI_TRAINING_TOKENS,
     RFC9309_MIN_PARSE_BYTES,
@@ -26,7 +28,6 @@ from clearframe.gate.robots import (
     RobotsVerdict,
 )
 from clearframe.records import Verdict
-from protego import Protego
 
 TOKEN = "ClearFrame"
 UA = "ClearFrame/0.1 (+https://clearframe.example/bot)"

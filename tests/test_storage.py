@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from clearframe.storage import (
     TMP_PREFIX,
     InvalidKeyError,

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+
 from clearframe.config import FetchOptions
 from clearframe.net import HostPoliteness, SessionPool, polite_request
 from clearframe.records import Candidate, Fetched, Finding, Probe, Verdict
@@ -91,6 +93,11 @@ class Fetcher:
         try:
             try:
                 digest, n = stream_to_file(resp.iter_content(CHUNK), dest, int(self.opts.max_bytes))
+            except TooLarge:  # a size cap is a DENY, decided in fetch(), not a failed transfer
+                raise
+            except requests.RequestException as exc:  # an OSError subclass, but the network's fault, not ours
+                return Finding("fetch", Verdict.DEFER, f"{url}: transfer failed ({exc.__class__.__name__}); "
+                               "deferred", locator=url)
             except OSError:
                 raise
             except Exception as exc:  # a connection that breaks mid-body

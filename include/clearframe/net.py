@@ -7,6 +7,7 @@ Nothing here ever retries a refusal with another identity.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import threading
 import time
@@ -85,6 +86,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # every HTTP-date is GMT (RFC 9110 §5.6.7); the asctime form names no zone
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
@@ -102,6 +105,7 @@ class _HostState:
     slots: threading.Semaphore
     crawl_delay: float = 0.0
     next_start: float = 0.0
+    retry_until: float = 0.0  # set by a 429's Retry-After
     stopped: str | None = None
 
 
@@ -139,6 +143,13 @@ class HostPoliteness:
         st = self._state(host)
         with self._lock:
             st.next_start = max(st.next_start, self._clock() + seconds)
+            st.retry_until = max(st.retry_until, self._clock() + seconds)
+
+    def retry_wait(self, host: str) -> float:
+        """Seconds this host still asked us (by Retry-After) to leave it alone."""
+        st = self._state(host)
+        with self._lock:
+            return max(0.0, st.retry_until - self._clock())
 
     def stop(self, host: str, reason: str) -> None:
         st = self._state(host)
@@ -164,7 +175,14 @@ class HostPoliteness:
                 self._sleep(delay)
             if st.stopped:
                 raise HostStopped(host, st.stopped)
-            yield
+            try:
+                yield
+            finally:
+                # Crawl-delay counts from the end of a request too, so a slow connect or answer cannot
+                # bring the next request closer than the delay at the host's end.
+                if st.crawl_delay:
+                    with self._lock:
+                        st.next_start = max(st.next_start, self._clock() + st.crawl_delay)
 
 
 def polite_request(
@@ -187,6 +205,10 @@ def polite_request(
     """
     host = host_of(url)
     for attempt in range(max_retries + 1):
+        left = hosts.retry_wait(host)
+        if left > max_retry_after:  # do not park a worker for longer than we would wait on a retry
+            return None, Finding(signal, Verdict.DEFER, f"{host} asked for {left:.0f}s more of quiet "
+                                 "(Retry-After); deferred, the host is left alone", locator=url)
         try:
             with hosts.slot(url):
                 resp = sessions.get().request(method, url, timeout=timeout, stream=stream, headers=headers,

@@ -11,16 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from clearframe.config import Source
 from clearframe.gate import licenses
-from clearframe.gate.basis import basis_finding, platform_finding
+from clearframe.gate.basis import basis_finding, contract_authorises, platform_finding
 from clearframe.gate.policy import decide
 from clearframe.gate.registry import Registry, domain_suffixes, normalize
 from clearframe.net import HostPoliteness, host_of
-from clearframe.probe import Prober
 from clearframe.records import Candidate, Finding, GateResult, LicenseInfo, Probe, Verdict
+
+if TYPE_CHECKING:  # probe imports gate.licenses, so a runtime import here would be circular
+    from clearframe.probe import Prober
 
 
 @dataclass
@@ -179,6 +182,11 @@ class Gate:
                 if lic is None and any(f.verdict is Verdict.DEFER for f in findings):
                     # The metadata was never read, so "no licence" would be a guess: defer instead.
                     verdict, detail = Verdict.NONE, "not evaluated: an earlier check did not complete"
+                elif (lic is None or not lic.spdx) and contract_authorises(src.acquisition, c.contract_id):
+                    # design.md: a licence from an allowed bucket *or* a contract that covers training.
+                    # Only absence is excused; a declared licence (e.g. NC) still decides on its own.
+                    verdict, detail = Verdict.NONE, (f"no license declared; contract {c.contract_id} covers "
+                                                     "AI training (see basis)")
                 if conflict and verdict is Verdict.GRANT:
                     verdict, detail = Verdict.REVIEW, f"{detail}; but {conflict}: a human must decide"
                 elif conflict:
