@@ -22,6 +22,11 @@ class Route:
     content_type: str = "text/html; charset=utf-8"
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # parallel clients must never meet a dropped SYN (a 1 s retransmit)
+    daemon_threads = True
+
+
 class Site:
     def __init__(self, port: int = 0) -> None:
         self.routes: dict[str, Route] = {}
@@ -33,6 +38,9 @@ class Site:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, each small response on a kept-alive
+            # connection stalls ~40 ms waiting for the client's delayed ACK (measured 44 ms vs 0.7 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -66,7 +74,7 @@ class Site:
             def do_HEAD(self) -> None:
                 self._serve(False)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
