@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -23,6 +23,8 @@ from requests.adapters import HTTPAdapter
 from clearframe.records import Finding, Verdict
 
 REFUSAL_STATUSES = frozenset({401, 403, 451})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 def make_session(user_agent: str, pool_size: int = 16) -> requests.Session:
@@ -202,9 +204,12 @@ def polite_request(
 
     429 waits at least Retry-After (same identity) and tries again a bounded number of times;
     401/403/451 stop the host for the run; 5xx and network errors defer; 404/410 deny (nothing there).
+    Redirects are followed by hand, at most MAX_REDIRECTS, and only within the URL's origin: another
+    origin's robots.txt and politeness state were never checked, so a redirect there defers.
     """
     host = host_of(url)
-    for attempt in range(max_retries + 1):
+    first_url, hops, attempt = url, 0, 0
+    while attempt <= max_retries:
         left = hosts.retry_wait(host)
         if left > max_retry_after:  # do not park a worker for longer than we would wait on a retry
             return None, Finding(signal, Verdict.DEFER, f"{host} asked for {left:.0f}s more of quiet "
@@ -212,7 +217,7 @@ def polite_request(
         try:
             with hosts.slot(url):
                 resp = sessions.get().request(method, url, timeout=timeout, stream=stream, headers=headers,
-                                              allow_redirects=True)
+                                              allow_redirects=False)
         except HostStopped as exc:
             return None, Finding(signal, Verdict.DEFER, f"{exc}; deferred to a later run", locator=url)
         except requests.RequestException as exc:
@@ -222,11 +227,24 @@ def polite_request(
         if status < 300:
             return resp, None
         resp.close()
+        if status in REDIRECT_STATUSES and resp.headers.get("Location"):
+            target = urljoin(url, resp.headers["Location"])
+            if origin_of(target) != origin_of(first_url):
+                return None, Finding(signal, Verdict.DEFER, f"{url} redirects to another origin ({target}); not "
+                                     "followed, since that origin's robots.txt was not checked; deferred",
+                                     locator=url, status=status)
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                return None, Finding(signal, Verdict.DEFER, f"{first_url}: more than {MAX_REDIRECTS} redirects; "
+                                     "deferred", locator=first_url, status=status)
+            url = target
+            continue
+        attempt += 1
         if status == 429:
             wait = parse_retry_after(resp.headers.get("Retry-After"))
             wait = 1.0 if wait is None else wait
             hosts.wait_at_least(host, wait)
-            if wait > max_retry_after or attempt == max_retries:
+            if wait > max_retry_after or attempt > max_retries:
                 return None, Finding(signal, Verdict.DEFER, f"{url} answered 429 (Retry-After {wait:.0f}s); "
                                      "deferred, the host is left alone", locator=url, status=status)
             continue
