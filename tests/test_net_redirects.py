@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from support.site import Site
-
 from clearframe.net import HostPoliteness, SessionPool, polite_request
 from clearframe.records import Verdict
+from support.site import Site
 
 
 def _get(url: str):
