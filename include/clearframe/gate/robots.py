@@ -67,19 +67,18 @@ merged groups) for the group that applies to us, with no fallback to ``*`` when 
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 from protego import Protego
 
+from clearframe.net import parse_retry_after
 from clearframe.records import Finding, Verdict
 
 __all__ = ["AI_TRAINING_TOKENS", "RFC9309_MIN_PARSE_BYTES", "RobotsChecker", "RobotsVerdict"]
@@ -345,19 +344,7 @@ def _origin(url: str) -> tuple[str, str]:
     return f"{scheme}://{host_part}:{port}", f"{scheme}://{netloc}/robots.txt"
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+_retry_after = parse_retry_after  # one Retry-After parser for the whole project (clearframe.net)
 
 
 class RobotsChecker:
