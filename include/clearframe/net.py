@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
 
@@ -199,16 +199,21 @@ def polite_request(
     max_retry_after: float = 300,
     stream: bool = False,
     headers: dict[str, str] | None = None,
+    admit: Callable[[str], Finding | None] | None = None,
 ) -> tuple[requests.Response | None, Finding | None]:
     """One request under the host's politeness rules; a non-2xx outcome becomes a Finding.
 
     429 waits at least Retry-After (same identity) and tries again a bounded number of times;
     401/403/451 stop the host for the run; 5xx and network errors defer; 404/410 deny (nothing there).
-    Redirects are followed by hand, at most MAX_REDIRECTS, and only within the URL's origin: another
-    origin's robots.txt and politeness state were never checked, so a redirect there defers.
+    Redirects are followed by hand, at most MAX_REDIRECTS in all. Within the URL's origin they are simply
+    followed. A redirect to another origin is followed only if `admit(target)` is given and lets it
+    through: the gate's admit checks that origin's blocked-domain entry, platform terms and robots.txt
+    *before* the first request goes there, and returns a restricting Finding (DENY, DEFER or REVIEW) that
+    stops the chain. Without `admit`, another origin's robots.txt was never checked, so it defers.
     """
     host = host_of(url)
     first_url, hops, attempt = url, 0, 0
+    admitted = {origin_of(url)}
     while attempt <= max_retries:
         left = hosts.retry_wait(host)
         if left > max_retry_after:  # do not park a worker for longer than we would wait on a retry
@@ -229,15 +234,29 @@ def polite_request(
         resp.close()
         if status in REDIRECT_STATUSES and resp.headers.get("Location"):
             target = urljoin(url, resp.headers["Location"])
-            if origin_of(target) != origin_of(first_url):
-                return None, Finding(signal, Verdict.DEFER, f"{url} redirects to another origin ({target}); not "
-                                     "followed, since that origin's robots.txt was not checked; deferred",
-                                     locator=url, status=status)
             hops += 1
             if hops > MAX_REDIRECTS:
                 return None, Finding(signal, Verdict.DEFER, f"{first_url}: more than {MAX_REDIRECTS} redirects; "
                                      "deferred", locator=first_url, status=status)
+            if not target.lower().startswith(("http://", "https://")):
+                return None, Finding(signal, Verdict.DEFER, f"{url} redirects to a non-http(s) URL {target!r}; "
+                                     "deferred", locator=url, status=status)
+            if origin_of(target) not in admitted:
+                if admit is None:
+                    return None, Finding(signal, Verdict.DEFER, f"{url} redirects to another origin ({target}); "
+                                         "not followed, since that origin's robots.txt was not checked; deferred",
+                                         locator=url, status=status)
+                try:
+                    stop = admit(target)
+                except Exception as exc:  # fail closed: an admit that breaks never lets the request through
+                    stop = Finding(signal, Verdict.DEFER, f"checking {target} failed ({exc.__class__.__name__}: "
+                                   f"{exc}); deferred", locator=target)
+                if stop is not None and stop.verdict in (Verdict.DENY, Verdict.DEFER, Verdict.REVIEW):
+                    return None, replace(stop, detail=f"{url} redirects to {target}, which was not "
+                                         f"requested: {stop.detail}")
+                admitted.add(origin_of(target))
             url = target
+            host = host_of(url)
             continue
         attempt += 1
         if status == 429:

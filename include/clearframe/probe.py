@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -21,6 +22,25 @@ from clearframe.records import Finding, LicenseInfo, Probe, Verdict
 
 MEDIA_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".ogv", ".avi")
 MAX_PAGE_BYTES = 4 * 1024 * 1024
+# Response headers that carry an opt-out or rights signal; kept on the Probe for the gate's signal units.
+SIGNAL_HEADERS = ("content-usage", "x-robots-tag", "tdm-reservation", "tdm-policy", "link")
+
+Admit = Callable[[str], Finding | None]
+
+
+def signal_headers(resp: Any) -> dict[str, list[str]]:
+    """Each signal header line as sent (urllib3 keeps repeated lines apart; requests would join them)."""
+    raw = getattr(getattr(resp, "raw", None), "headers", None)
+    out: dict[str, list[str]] = {}
+    for name in SIGNAL_HEADERS:
+        if raw is not None and hasattr(raw, "getlist"):
+            values = [str(v) for v in raw.getlist(name)]
+        else:
+            v = resp.headers.get(name)
+            values = [v] if v is not None else []
+        if values:
+            out[name] = values
+    return out
 
 
 def looks_like_media(url: str) -> bool:
@@ -136,21 +156,25 @@ class Prober:
             self._local.ydl = ydl
         return ydl
 
-    def _request(self, method: str, url: str, signal: str, stream: bool = False) -> tuple[Any, Finding | None]:
+    def _request(self, method: str, url: str, signal: str, stream: bool = False,
+                 admit: Admit | None = None) -> tuple[Any, Finding | None]:
         return polite_request(self.sessions, self.hosts, method, url, signal=signal, timeout=self.timeout,
                               max_retries=self.max_retries, max_retry_after=self.max_retry_after,
-                              stream=stream)
+                              stream=stream, admit=admit)
 
-    def probe_page(self, url: str) -> Probe:
+    def probe_page(self, url: str, admit: Admit | None = None) -> Probe:
         """GET the page (bounded), read its licence metadata and find the media URL with yt-dlp."""
         probe = Probe(page_url=url)
         if looks_like_media(url):
             probe.media_url = url
             return probe
-        resp, finding = self._request("GET", url, "probe", stream=True)
+        resp, finding = self._request("GET", url, "probe", stream=True, admit=admit)
         if finding:
             probe.findings.append(finding)
             return probe
+        probe.page_headers = signal_headers(resp)
+        probe.final_page_url = resp.url or url
+        url = probe.final_page_url
         try:
             ctype = resp.headers.get("Content-Type", "")
             if ctype.split(";")[0].strip().lower().startswith("video/"):
@@ -171,6 +195,8 @@ class Prober:
 
     def _apply_page(self, probe: Probe, url: str, page: PageMeta, html: str, digest: str) -> None:
         probe.title = page.title
+        probe.meta = page.meta
+        probe.page_evidence = digest
         for err in page.jsonld_errors:
             probe.findings.append(Finding("probe", Verdict.NONE, f"{url}: {err}", locator=url, evidence=digest))
         videos = video_objects(page)
@@ -207,16 +233,18 @@ class Prober:
                                           "not http(s)", locator=url))
             probe.media_url = None
 
-    def probe_media(self, probe: Probe) -> None:
-        """HEAD the media URL: size, type and any licence link, without a body byte."""
+    def probe_media(self, probe: Probe, admit: Admit | None = None) -> None:
+        """HEAD the media URL: size, type, any licence link and the signal headers, without a body byte."""
         assert probe.media_url
-        resp, finding = self._request("HEAD", probe.media_url, "probe")
+        resp, finding = self._request("HEAD", probe.media_url, "probe", admit=admit)
         if finding:
             if finding.status in (405, 501):  # HEAD not supported: fine, we learn the size at fetch
                 return
             probe.findings.append(finding)
             return
         resp.close()
+        probe.media_headers = signal_headers(resp)
+        probe.final_media_url = resp.url or probe.media_url
         probe.content_type = resp.headers.get("Content-Type")
         length = resp.headers.get("Content-Length")
         probe.content_length = int(length) if length and length.isdigit() else None

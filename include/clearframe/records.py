@@ -114,6 +114,15 @@ class Probe:
     content_type: str | None = None
     content_length: int | None = None
     findings: list[Finding] = field(default_factory=list)  # probe failures become DEFER/DENY findings
+    # What the opt-out signals read: the signal-bearing response headers of the page GET and the media
+    # HEAD (lower-cased name -> each header line as sent, not comma-joined, since a scoped X-Robots-Tag
+    # line must not run into the next), the page's <meta name=...> tags, the stored page's sha256.
+    page_headers: dict[str, list[str]] = field(default_factory=dict)
+    media_headers: dict[str, list[str]] = field(default_factory=dict)
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    page_evidence: str | None = None
+    final_page_url: str | None = None  # after redirects; its origin's signals apply too
+    final_media_url: str | None = None
 
 
 @dataclass

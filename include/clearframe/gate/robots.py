@@ -320,12 +320,15 @@ class _Entry:
     ours: _Group | None = None
     ai: list[_Group] = field(default_factory=list)
     note: str = ""  # redirects followed, truncation
+    text: str | None = None  # the parsed text, for the other signals a robots.txt carries (Content-Usage)
 
 
 @dataclass
 class RobotsVerdict:
     finding: Finding
     crawl_delay: float | None
+    text: str | None = None  # the robots.txt text that was parsed (None when there was none)
+    robots_url: str | None = None
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -401,7 +404,9 @@ class RobotsChecker:
             )
         entry = self._entry(origin, robots_url)
         try:
-            return self._evaluate(entry, url)
+            out = self._evaluate(entry, url)
+            out.text, out.robots_url = entry.text, entry.robots_url
+            return out
         except Exception as exc:  # fail closed, never ALLOW on a bug or odd input
             return self._verdict(
                 Verdict.DEFER,
@@ -551,7 +556,8 @@ class RobotsChecker:
                 f"; file larger than {self.max_bytes} bytes, only the first {len(data)} bytes (whole lines) "
                 "were parsed, as RFC 9309 §2.5 allows"
             )
-        groups = _split_groups(data.decode("utf-8-sig", errors="replace"))
+        text = data.decode("utf-8-sig", errors="replace")
+        groups = _split_groups(text)
         token = self.product_token
         ours: _Group | None = None
         if token.lower() in groups:
@@ -559,7 +565,8 @@ class RobotsChecker:
         elif "*" in groups:
             ours = _Group("*", groups["*"])
         ai = [_Group(t, groups[t.lower()]) for t in self.ai_tokens if t.lower() in groups]
-        return _Entry(fetched_at, self.max_age, robots_url, status, evidence, ours=ours, ai=ai, note=note)
+        return _Entry(fetched_at, self.max_age, robots_url, status, evidence, ours=ours, ai=ai, note=note,
+                      text=text)
 
     # -- deciding --------------------------------------------------------------------------------------
 
