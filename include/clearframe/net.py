@@ -102,6 +102,15 @@ class HostStopped(Exception):
         super().__init__(f"{host}: stopped for this run ({reason})")
 
 
+class HostBusy(Exception):
+    """The host asked for quiet (Retry-After) for longer than a worker may wait."""
+
+    def __init__(self, host: str, seconds: float):
+        super().__init__(f"{host} asked for {seconds:.0f}s more of quiet (Retry-After)")
+        self.host = host
+        self.seconds = seconds
+
+
 @dataclass
 class _HostState:
     slots: threading.Semaphore
@@ -163,7 +172,12 @@ class HostPoliteness:
         return self._state(host).stopped
 
     @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
+    def slot(self, url: str, max_wait: float | None = None) -> Iterator[None]:
+        """One request's turn at the host: a slot, and the start time Crawl-delay and Retry-After allow.
+
+        With `max_wait`, a turn further away than that raises HostBusy instead of parking the worker (a
+        429 answered to another thread while this one queued for the slot can push the turn far out).
+        """
         host = host_of(url)
         st = self._state(host)
         if st.stopped:
@@ -171,6 +185,8 @@ class HostPoliteness:
         with st.slots:
             with self._lock:
                 start = max(self._clock(), st.next_start)
+                if max_wait is not None and start - self._clock() > max_wait:
+                    raise HostBusy(host, start - self._clock())
                 st.next_start = start + st.crawl_delay
             delay = start - self._clock()
             if delay > 0:
@@ -220,11 +236,16 @@ def polite_request(
             return None, Finding(signal, Verdict.DEFER, f"{host} asked for {left:.0f}s more of quiet "
                                  "(Retry-After); deferred, the host is left alone", locator=url)
         try:
-            with hosts.slot(url):
+            with hosts.slot(url, max_wait=max_retry_after):
                 resp = sessions.get().request(method, url, timeout=timeout, stream=stream, headers=headers,
                                               allow_redirects=False)
+                if resp.status_code == 429:  # before the slot is released, so no queued request slips in
+                    wait = parse_retry_after(resp.headers.get("Retry-After"))
+                    hosts.wait_at_least(host, 1.0 if wait is None else wait)
         except HostStopped as exc:
             return None, Finding(signal, Verdict.DEFER, f"{exc}; deferred to a later run", locator=url)
+        except HostBusy as exc:
+            return None, Finding(signal, Verdict.DEFER, f"{exc}; deferred, the host is left alone", locator=url)
         except requests.RequestException as exc:
             return None, Finding(signal, Verdict.DEFER, f"{method} {url} failed: {exc.__class__.__name__}; "
                                  "deferred to a later run", locator=url)
@@ -262,7 +283,6 @@ def polite_request(
         if status == 429:
             wait = parse_retry_after(resp.headers.get("Retry-After"))
             wait = 1.0 if wait is None else wait
-            hosts.wait_at_least(host, wait)
             if wait > max_retry_after or attempt > max_retries:
                 return None, Finding(signal, Verdict.DEFER, f"{url} answered 429 (Retry-After {wait:.0f}s); "
                                      "deferred, the host is left alone", locator=url, status=status)

@@ -35,6 +35,7 @@ from clearframe.storage import Storage, open_storage
 
 log = logging.getLogger("clearframe")
 
+EMBEDDED_SIGNALS = frozenset({"c2pa", "xmp"})
 STATUS_FOR = {Decision.DENY: "denied", Decision.DEFER: "deferred", Decision.REVIEW: "review"}
 
 
@@ -110,7 +111,9 @@ class Context:
     """Everything a batch needs, built once per process (CLI run or Airflow task)."""
 
     def __init__(self, source: Source, settings: Settings, storage: Storage | None = None):
+        from clearframe.gate.aitxt import AiTxtFetcher
         from clearframe.gate.robots import RobotsChecker
+        from clearframe.gate.tdmrep import TdmRepFetcher
 
         self.source = source
         self.settings = settings
@@ -124,7 +127,11 @@ class Context:
                                     timeout=opts.timeout_s)
         self.prober = Prober(self.sessions, self.hosts, timeout=opts.timeout_s, max_retries=opts.max_retries,
                              max_retry_after=opts.max_retry_after_s, store_evidence=self.evidence.put)
-        self.gate = Gate(source, self.registry, self.prober, self.robots.check, self.hosts, workers=opts.workers)
+        self.tdmrep = TdmRepFetcher(self.sessions.get, store_evidence=self.evidence.put, timeout=opts.timeout_s)
+        self.aitxt = AiTxtFetcher(self.sessions.get, settings.product_token, store_evidence=self.evidence.put,
+                                  timeout=opts.timeout_s)
+        self.gate = Gate(source, self.registry, self.prober, self.robots.check, self.hosts, workers=opts.workers,
+                         product_token=settings.product_token, tdmrep=self.tdmrep, aitxt=self.aitxt)
         self.work_dir = settings.work_dir / source.name / secrets.token_hex(4)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.fetcher = Fetcher(self.sessions, self.hosts, self.work_dir, opts)
@@ -154,6 +161,12 @@ class _Item:
     def decision(self) -> Decision:
         if any(f.verdict is Verdict.DENY for f in self.extra):
             return Decision.DENY
+        # Embedded rights read after download can hold an admitted item back for a human or a later run.
+        late = {f.verdict for f in self.extra if f.signal in EMBEDDED_SIGNALS}
+        if Verdict.DEFER in late:
+            return Decision.DEFER
+        if Verdict.REVIEW in late:
+            return Decision.REVIEW
         return self.outcome.result.decision
 
 
@@ -172,6 +185,31 @@ def _fetch_and_inspect(ctx: Context, item: _Item) -> None:
     except MediaError as exc:
         item.quarantine = str(exc)
     item.status = "quarantined" if item.quarantine else "admitted"
+    if item.status == "admitted":
+        _embedded_rights(ctx, item)
+
+
+def _embedded_rights(ctx: Context, item: _Item) -> None:
+    """C2PA / CAWG training-mining and XMP plus:DataMining in the file itself, before it is staged.
+
+    A restriction purges the file: it is never staged, quarantined or sharded, and the ledger says why.
+    REVIEW and DEFER purge it too (a reviewer's decision or a later run fetches it again).
+    """
+    from clearframe.gate.embedded import embedded_findings
+
+    assert item.fetched is not None
+    c = item.outcome.candidate
+    findings = embedded_findings(item.fetched.path, contract_id=c.contract_id, store_evidence=ctx.evidence.put)
+    item.extra.extend(findings)
+    worst = {f.verdict for f in findings}
+    for verdict, status in ((Verdict.DENY, "denied"), (Verdict.DEFER, "deferred"), (Verdict.REVIEW, "review")):
+        if verdict in worst:
+            item.status, item.quarantine = status, None
+            Path(item.fetched.path).unlink(missing_ok=True)
+            item.extra.append(Finding("embedded", Verdict.NONE, f"{item.fetched.sha256}: file purged after "
+                                      f"download because its embedded rights say {verdict}; never staged",
+                                      locator=item.fetched.media_url))
+            return
 
 
 def _quarantine(ctx: Context, item: _Item, run_id: str) -> None:
@@ -250,7 +288,8 @@ def run_batch(ctx: Context, candidates: list[Candidate], run_id: str, batch_id: 
         setattr(counts, counts_attr, getattr(counts, counts_attr) + 1)
         if it.status == "already-sharded":
             counts.already_sharded += 1
-        reasons = [f.to_dict() for f in [*res.reasons, *it.extra]]
+        # Every finding, quiet ones too: the ledger shows what was checked, not only what objected.
+        reasons = [f.to_dict() for f in [*res.findings, *it.extra]]
         rows.append(LedgerRow(
             run_id=run_id, batch_id=batch_id, source=c.source, key=c.key, canonical_id=c.canonical_id,
             locator=c.locator, url=c.url, media_url=probe.media_url, decision=str(decision), status=it.status,

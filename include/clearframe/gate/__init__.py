@@ -12,13 +12,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from clearframe.config import Source
-from clearframe.gate import licenses
+from clearframe.config import PRODUCT_TOKEN, Source
+from clearframe.gate import aipref, embedded, licenses, xrobots
+from clearframe.gate.aitxt import AiTxtFetcher
 from clearframe.gate.basis import basis_finding, contract_authorises, platform_finding
 from clearframe.gate.policy import decide
 from clearframe.gate.registry import Registry, domain_suffixes, normalize
+from clearframe.gate.tdmrep import TdmRepFetcher, tdmrep_file_finding
 from clearframe.net import HostPoliteness, host_of
 from clearframe.records import Candidate, Finding, GateResult, LicenseInfo, Probe, Verdict
 
@@ -87,7 +89,32 @@ def registry_findings(registry: Registry, items: list[tuple[Candidate, Probe]]) 
     return out
 
 
+_STOPS = (Verdict.DENY, Verdict.DEFER)
+_RESTRICTS = (Verdict.DENY, Verdict.DEFER, Verdict.REVIEW)
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def _stops(findings: list[Finding]) -> bool:
+    return any(f.verdict in _STOPS for f in findings)
+
+
 class Gate:
+    """The gate for one source. Network checks run in a thread pool, one candidate per task.
+
+    For an http candidate, in this order, each step only if nothing before it refused or deferred:
+
+    1. registry, blocked domains and platform terms for the whole batch (no request at all);
+    2. robots.txt of the page origin, with the AIPREF Content-Usage and Content-Signal lines it carries;
+       TDMRep's tdmrep.json of the page origin (the spec wants it read before the resource);
+    3. the page GET (redirects to another origin only after that origin passes 1-2), then the page's
+       headers and meta: X-Robots-Tag, meta robots, Content-Usage, TDMRep header/meta, ai.txt;
+    4. robots.txt (and its preferences) of the media origin, then the media HEAD and its headers:
+       X-Robots-Tag, Content-Usage, TDMRep, ai.txt for the media URL and type, and a remote C2PA
+       manifest named by `Link: <...>; rel="c2pa-manifest"`, fetched and judged before any media byte.
+
+    Embedded C2PA / XMP rights are read after download by the pipeline (`gate.embedded`).
+    """
+
     def __init__(
         self,
         source: Source,
@@ -96,6 +123,10 @@ class Gate:
         robots_check: Callable[[str], object] | None,
         hosts: HostPoliteness | None,
         workers: int = 8,
+        *,
+        product_token: str = PRODUCT_TOKEN,
+        tdmrep: TdmRepFetcher | None = None,
+        aitxt: AiTxtFetcher | None = None,
     ):
         self.source = source
         self.registry = registry
@@ -103,37 +134,139 @@ class Gate:
         self.robots_check = robots_check
         self.hosts = hosts
         self.workers = workers
+        self.product_token = product_token
+        self.tdmrep = tdmrep
+        self.aitxt = aitxt
         self.license_policy = licenses.LicensePolicy.from_config(source.license_policy.model_dump())
 
     # -- one candidate's network part (runs in a worker thread) ------------------------------------
-    def _robots(self, url: str) -> Finding | None:
+    def _robots(self, url: str) -> list[Finding]:
+        """robots.txt for the URL's origin, plus the usage preferences the same file carries."""
         assert self.robots_check is not None
         verdict = self.robots_check(url)
         if self.hosts is not None and getattr(verdict, "crawl_delay", None):
             self.hosts.set_crawl_delay(host_of(url), verdict.crawl_delay)  # type: ignore[attr-defined]
-        return verdict.finding  # type: ignore[attr-defined]
+        finding: Finding = verdict.finding  # type: ignore[attr-defined]
+        out = [finding]
+        text = getattr(verdict, "text", None)
+        if text is not None and finding.verdict is not Verdict.DEFER:
+            out.extend(aipref.robots_preferences(text, url, self.product_token,
+                                                 getattr(verdict, "robots_url", None) or finding.locator or url,
+                                                 finding.evidence, status=finding.status))
+        return out
+
+    def _admit(self, url: str, cand: Candidate, sink: list[Finding]) -> Finding | None:
+        """May a redirect take us to this URL's origin? Asked before its first request (net.polite_request)."""
+        host = _hostname(url)
+        if host is None:
+            return Finding("probe", Verdict.DEFER, f"redirect target {url!r} is not an http(s) URL", locator=url)
+        probe = Probe(page_url=url)
+        found = registry_findings(self.registry, [(Candidate(cand.source, cand.kind, cand.canonical_id, url,
+                                                             cand.locator), probe)])[0]
+        pf = platform_finding(host, self.source.acquisition, cand.contract_id)
+        found.extend([pf] if pf else [])
+        if not _stops(found):
+            found.extend(self._robots(url))
+        sink.extend(found)
+        return next((f for f in found if f.verdict in _RESTRICTS), None)
+
+    def _page_signals(self, probe: Probe, page_url: str) -> list[Finding]:
+        tok = self.product_token
+        h = probe.page_headers
+        out = [
+            xrobots.x_robots_tag(h.get("x-robots-tag", []), tok, page_url),
+            xrobots.meta_robots(probe.meta, tok, page_url, probe.page_evidence),
+            aipref.content_usage_header(h.get("content-usage", []), page_url),
+        ]
+        if self.tdmrep is not None:
+            out.append(self.tdmrep.check(page_url, h, probe.meta))
+        if self.aitxt is not None and probe.media_url is None:
+            out.append(self.aitxt.check(page_url))
+        return out
+
+    def _media_signals(self, cand: Candidate, probe: Probe, page_url: str, admit: Callable[[str], Finding | None]
+                       ) -> list[Finding]:
+        assert probe.media_url
+        media = probe.final_media_url or probe.media_url
+        tok = self.product_token
+        h = probe.media_headers
+        out = [xrobots.x_robots_tag(h.get("x-robots-tag", []), tok, media),
+               aipref.content_usage_header(h.get("content-usage", []), media)]
+        if self.tdmrep is not None:
+            out.append(self.tdmrep.check(media, h))
+        if self.aitxt is not None:
+            out.extend(self.aitxt.check_candidate(media, page_url, media_type=probe.content_type))
+        if not _stops(out):
+            out.extend(self._remote_manifests(cand, probe, media, admit))
+        return out
+
+    def _remote_manifests(self, cand: Candidate, probe: Probe, media: str, admit: Callable[[str], Finding | None]
+                          ) -> list[Finding]:
+        """A `Link: <...>; rel="c2pa-manifest"` on the media's HEAD: fetch that manifest store and judge it."""
+        from requests.utils import parse_header_links
+
+        assert self.prober is not None
+        out: list[Finding] = []
+        for line in probe.media_headers.get("link", []):
+            for link in parse_header_links(line):
+                if "c2pa-manifest" not in str(link.get("rel", "")).lower().split():
+                    continue
+                url = urljoin(media, link.get("url", ""))
+                if "#" in url:  # a fragment points into the asset itself: judged after download
+                    out.append(embedded.remote_manifest_finding(b"", url, contract_id=cand.contract_id,
+                                                                store_evidence=self.prober.store_evidence))
+                    continue
+                resp, failed = self.prober._request("GET", url, "c2pa", stream=True, admit=admit)
+                if failed is not None:
+                    out.append(Finding("c2pa", Verdict.DEFER, f"the C2PA manifest named by {media}'s Link header "
+                                       f"could not be read: {failed.detail}", locator=url, status=failed.status))
+                    continue
+                try:
+                    body = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+                finally:
+                    resp.close()
+                if len(body) > MAX_MANIFEST_BYTES:
+                    out.append(Finding("c2pa", Verdict.DEFER, f"C2PA manifest {url} is larger than "
+                                       f"{MAX_MANIFEST_BYTES} bytes; not read", locator=url))
+                    continue
+                out.append(embedded.remote_manifest_finding(body, url, contract_id=cand.contract_id,
+                                                            store_evidence=self.prober.store_evidence))
+        return out
 
     def _probe_http(self, cand: Candidate) -> Probe:
         assert self.prober is not None and cand.url
         probe = Probe(page_url=cand.url)
+        redirects: list[Finding] = []
+
+        def admit(url: str) -> Finding | None:
+            return self._admit(url, cand, redirects)
+
         try:
-            rf = self._robots(cand.url)
-            if rf is not None:
-                probe.findings.append(rf)
-            if rf is not None and rf.verdict in (Verdict.DENY, Verdict.DEFER):
+            before = self._robots(cand.url)
+            if self.tdmrep is not None and not _stops(before):
+                tf = tdmrep_file_finding(self.tdmrep.file(cand.url), cand.url)
+                if tf is not None and tf.verdict in _STOPS:
+                    before.append(tf)
+            if _stops(before):
+                probe.findings.extend(before)
                 return probe
-            probe = self.prober.probe_page(cand.url)
-            if rf is not None:
-                probe.findings.insert(0, rf)
-            if probe.media_url is None or any(f.verdict in (Verdict.DENY, Verdict.DEFER) for f in probe.findings):
+            probe = self.prober.probe_page(cand.url, admit=admit)
+            probe.findings[0:0] = [*before, *redirects]
+            redirects.clear()
+            page_url = probe.final_page_url or cand.url
+            if probe.page_headers or probe.meta or probe.media_url:
+                probe.findings.extend(self._page_signals(probe, page_url))
+            if probe.media_url is None or _stops(probe.findings):
                 return probe
             if probe.media_url != cand.url:
                 mf = self._robots(probe.media_url)
-                if mf is not None:
-                    probe.findings.append(mf)
-                    if mf.verdict in (Verdict.DENY, Verdict.DEFER):
-                        return probe
-            self.prober.probe_media(probe)
+                probe.findings.extend(mf)
+                if _stops(mf):
+                    return probe
+            self.prober.probe_media(probe, admit=admit)
+            probe.findings.extend(redirects)
+            if not _stops(probe.findings):
+                probe.findings.extend(self._media_signals(cand, probe, page_url, admit))
         except Exception as exc:  # fail closed: an unexpected error is DEFER, never ALLOW
             probe.findings.append(Finding("probe", Verdict.DEFER, f"{cand.url}: check failed with "
                                           f"{exc.__class__.__name__}: {exc}; deferred", locator=cand.url))
