@@ -346,3 +346,218 @@ def test_403_on_media_stops_the_host_and_defers_without_another_identity(world: 
     assert media == 1  # the second candidate never went back to the stopped host
     assert any("stopped" in r["detail"] for o in outs for r in o.reasons)
     assert len(world.site.user_agents) == 1 and world.site.cookies_seen == 0
+
+
+# --- AIPREF Content-Usage and Content-Signal -----------------------------------------------------------------
+
+
+def test_content_usage_train_ai_n_header_denies(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", page_headers={"Content-Usage": "train-ai=n"}))
+    assert_refused_without_media(world, out)
+    assert out.reason("aipref")["verdict"] == "deny"
+
+
+def test_content_usage_on_the_media_head_denies_before_the_get(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", media_headers={"Content-Usage": "train-ai=n"}))
+    assert_refused_without_media(world, out)
+    assert world.site.count("HEAD", "/media/a.mp4") == 1
+
+
+@pytest.mark.parametrize("value", ['train-ai=y, train-ai', 'search="n"'])
+def test_content_usage_invalid_values_have_no_effect(world: World, value: str) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", page_headers={"Content-Usage": value}))
+    assert out.decision is Decision.ALLOW, out.reasons
+    assert out.reason("aipref")["verdict"] == "none"
+
+
+@pytest.mark.parametrize("value", ["train-genai=n", "bots=n"])
+def test_content_usage_legacy_labels_deny(world: World, value: str) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", page_headers={"Content-Usage": value}))
+    assert_refused_without_media(world, out)
+
+
+def test_robots_content_usage_line_denies(world: World) -> None:
+    world.robots("User-agent: *\nAllow: /\nContent-Usage: train-ai=n\n")
+    out = world.one(world.serve("a"))
+    assert_refused_without_media(world, out)
+    assert world.site.count("GET", "/v/a") == 0  # decided from robots.txt, before the page
+
+
+def test_robots_content_signal_ai_train_no_denies(world: World) -> None:
+    world.robots("User-agent: *\nContent-Signal: search=yes, ai-train=no\nAllow: /\n")
+    out = world.one(world.serve("a"))
+    assert_refused_without_media(world, out)
+    assert out.reason("content-signal")["verdict"] == "deny"
+
+
+# --- X-Robots-Tag and meta robots ------------------------------------------------------------------------------
+
+
+def test_x_robots_tag_noai_denies(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", page_headers={"X-Robots-Tag": "noai"}))
+    assert_refused_without_media(world, out)
+    assert out.reason("x-robots-tag")["verdict"] == "deny"
+
+
+def test_x_robots_tag_scoped_to_another_bot_has_no_effect(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", page_headers={"X-Robots-Tag": "otherbot: noai"}))
+    assert out.decision is Decision.ALLOW, out.reasons
+
+
+def test_x_robots_tag_scoped_to_our_token_denies(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", media_headers={"X-Robots-Tag": "clearframebot: noai"}))
+    assert_refused_without_media(world, out)
+
+
+def test_meta_robots_noai_in_any_case_denies(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", extra_head='<meta name="robots" content="NoAI">'))
+    assert_refused_without_media(world, out)
+    assert out.reason("meta-robots")["verdict"] == "deny"
+
+
+# --- TDMRep ----------------------------------------------------------------------------------------------------
+
+
+def test_tdmrep_json_reservation_denies(world: World) -> None:
+    world.robots("", status=404)
+    world.site.add("/.well-known/tdmrep.json", '[{"location":"/","tdm-reservation":1}]',
+                   content_type="application/json")
+    out = world.one(world.serve("a"))
+    assert_refused_without_media(world, out)
+    assert out.reason("tdmrep")["verdict"] == "deny"
+    assert world.site.count("GET", "/v/a") == 0  # the file is read before the page
+
+
+def test_tdmrep_header_invalid_value_counts_as_unset_and_is_flagged(world: World) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", page_headers={"tdm-reservation": "yes"}))
+    assert out.decision is Decision.ALLOW, out.reasons
+    tdm = [r for r in out.reasons if r["signal"] == "tdmrep"]
+    assert any("'yes', not 1 or 0" in r["detail"] and "read as unset" in r["detail"] for r in tdm), tdm
+
+
+@pytest.mark.parametrize("status,body", [(500, "oops"), (200, "{not json")])
+def test_tdmrep_json_error_or_invalid_defers(world: World, status: int, body: str) -> None:
+    world.robots("", status=404)
+    world.site.add("/.well-known/tdmrep.json", body, status=status, content_type="application/json")
+    out = world.one(world.serve("a"))
+    assert_refused_without_media(world, out, Decision.DEFER)
+
+
+def test_ai_txt_disallowing_video_denies(world: World) -> None:
+    world.robots("", status=404)
+    world.site.add("/ai.txt", "User-Agent: *\nDisallow: *.mp4\n", content_type="text/plain")
+    out = world.one(world.serve("a"))
+    assert_refused_without_media(world, out)
+    assert out.reason("ai-txt")["verdict"] == "deny"
+
+
+# --- embedded rights (after download, before sharding) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | bytes]:
+    from clearframe.mediagen import make_clip
+    from support.c2pa_files import (
+        add_xmp_udta,
+        make_credentials,
+        sign_media,
+        tamper_signature,
+        training_mining,
+        xmp_packet,
+    )
+
+    d = tmp_path_factory.mktemp("signed")
+    clip = d / "clip.mp4"
+    make_clip(str(clip), seconds=1.0, width=160, height=96, fps=12, audio=False, seed=7)  # moov last
+    creds = make_credentials()
+    no_train = [training_mining({"cawg.ai_training": "notAllowed", "cawg.ai_generative_training": "notAllowed"})]
+    out: dict[str, Path | bytes] = {"clip": clip}
+    out["not_allowed"] = d / "not_allowed.mp4"
+    sign_media(clip, out["not_allowed"], creds=creds, assertions=no_train)  # type: ignore[arg-type]
+    out["tampered"] = d / "tampered.mp4"
+    tamper_signature(out["not_allowed"], out["tampered"])  # type: ignore[arg-type]
+    out["xmp_unspecified"] = d / "xmp_unspecified.mp4"
+    add_xmp_udta(clip, out["xmp_unspecified"], xmp_packet(data_mining="DMI-UNSPECIFIED"))  # type: ignore[arg-type]
+    out["remote_asset"] = d / "remote.mp4"
+    out["remote_store"] = sign_media(clip, out["remote_asset"], creds=creds, assertions=no_train,  # type: ignore[arg-type]
+                                     remote_url="http://127.0.0.1:9/remote.c2pa")
+    return out
+
+
+def _purged(world: World) -> bool:
+    root = Path(world.settings.storage)
+    return not [p for p in root.rglob("*") if p.is_file() and ("staging" in p.parts or "quarantine" in p.parts)]
+
+
+@pytest.mark.parametrize("which", ["not_allowed", "tampered"])
+def test_c2pa_training_not_allowed_denies_and_purges_even_with_a_bad_signature(world: World, signed, which: str
+                                                                               ) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", media=signed[which]))
+    assert out.decision is Decision.DENY and out.status == "denied", out.reasons
+    assert out.reason("c2pa")["verdict"] == "deny"
+    assert any("purged" in r["detail"] for r in out.reasons)
+    assert out.row["sha256"]  # the ledger keeps which bytes were refused
+    assert _purged(world)
+
+
+def test_xmp_datamining_unspecified_is_no_signal(world: World, signed) -> None:
+    world.robots("", status=404)
+    out = world.one(world.serve("a", media=signed["xmp_unspecified"]))
+    assert out.decision is Decision.ALLOW and out.status == "admitted", out.reasons
+    assert out.reason("xmp")["verdict"] == "none"
+
+
+def test_link_c2pa_manifest_on_head_is_checked_before_download(world: World, signed) -> None:
+    world.robots("", status=404)
+    world.site.add("/manifests/a.c2pa", signed["remote_store"], content_type="application/c2pa")
+    page = world.serve("a", media=signed["remote_asset"],
+                       media_headers={"Link": '</manifests/a.c2pa>; rel="c2pa-manifest"'})
+    out = world.one(page)
+    assert_refused_without_media(world, out)
+    assert out.reason("c2pa")["verdict"] == "deny"
+    assert world.site.count("GET", "/manifests/a.c2pa") == 1
+
+
+def test_partner_contract_with_embedded_not_allowed_goes_to_review(world: World, signed) -> None:
+    world.robots("", status=404)
+    contract = Acquisition(basis="contract", contract_id="C-9", covers_training=True)
+    out = world.one(world.serve("a", media=signed["not_allowed"]), source=world.source(contract),
+                    contract_id="C-9")
+    assert out.decision is Decision.REVIEW and out.status == "review", out.reasons
+    assert _purged(world)
+
+
+# --- redirects across origins --------------------------------------------------------------------------------
+
+
+def test_redirect_to_another_origin_is_followed_after_its_robots_check(world: World) -> None:
+    world.robots("", status=404)
+    with Site() as cdn:
+        cdn.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+        cdn.add("/clip.mp4", world.clip.read_bytes(), content_type="video/mp4")
+        world.site.add("/media/a.mp4", b"", status=302, headers={"Location": cdn.url("/clip.mp4")})
+        out = world.one(world.serve("a", media_url="/media/a.mp4"))
+        assert out.decision is Decision.ALLOW and out.status == "admitted", out.reasons
+        assert cdn.count("GET", "/robots.txt") == 1 and cdn.media_requests("/clip.mp4") == 1
+
+
+def test_redirect_to_an_origin_whose_robots_refuses_is_never_requested(world: World) -> None:
+    world.robots("", status=404)
+    with Site() as cdn:
+        cdn.add("/robots.txt", "User-agent: *\nDisallow: /\n", content_type="text/plain")
+        cdn.add("/clip.mp4", world.clip.read_bytes(), content_type="video/mp4")
+        world.site.add("/media/a.mp4", b"", status=302, headers={"Location": cdn.url("/clip.mp4")})
+        out = world.one(world.serve("a", media_url="/media/a.mp4"))
+        assert out.decision is Decision.DENY
+        assert cdn.count("HEAD", "/clip.mp4") == 0 and cdn.media_requests("/clip.mp4") == 0
+    assert "redirects to" in out.reason("robots")["detail"]

@@ -80,7 +80,9 @@ class Fetcher:
 
     def _fetch_http(self, cand: Candidate, probe: Probe) -> Fetched | Finding:
         assert self.sessions is not None and self.hosts is not None and probe.media_url
-        url = probe.media_url
+        # Where the HEAD ended up: any other origin on the way was admitted by the gate (robots.txt and
+        # registry) before it was asked; a new redirect at GET time to an unchecked origin defers.
+        url = probe.final_media_url or probe.media_url
         if probe.content_length and probe.content_length > self.opts.max_bytes:
             raise TooLarge(f"Content-Length {probe.content_length} is larger than fetch.max_bytes "
                            f"({int(self.opts.max_bytes)} bytes)")
