@@ -561,3 +561,23 @@ def test_redirect_to_an_origin_whose_robots_refuses_is_never_requested(world: Wo
         assert out.decision is Decision.DENY
         assert cdn.count("HEAD", "/clip.mp4") == 0 and cdn.media_requests("/clip.mp4") == 0
     assert "redirects to" in out.reason("robots")["detail"]
+
+
+def test_a_check_needing_a_missing_credential_defers(world: World, s3_endpoint: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partner delivery in S3 with no AWS credentials in the environment: nothing can be read, so DEFER."""
+    from clearframe.config import DeliveryInput
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    contract = Acquisition(basis="contract", contract_id="C-1", covers_training=True)
+    source = Source(name="cases", kind="delivery", delivery=DeliveryInput(location="s3://cf-test/partner/"),
+                    acquisition=contract)
+    cand = Candidate(source="cases", kind="delivery", canonical_id="delivery:x", url="s3://cf-test/partner/x.mp4",
+                     locator="manifest.csv:2", contract_id="C-1",
+                     license=None)
+    with Context(source, world.settings) as ctx:
+        run_batch(ctx, [cand], "run-cred", "00000")
+        row = read_ledger(ctx.storage, "cases").to_pylist()[0]
+    assert row["decision"] == "defer" and row["status"] == "deferred"
+    assert "no usable AWS credentials" in row["reasons"]

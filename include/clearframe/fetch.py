@@ -14,6 +14,7 @@ import requests
 from clearframe.config import FetchOptions
 from clearframe.net import HostPoliteness, SessionPool, polite_request
 from clearframe.records import Candidate, Fetched, Finding, Probe, Verdict
+from clearframe.storage import StorageError
 
 CHUNK = 1024 * 1024
 
@@ -71,6 +72,9 @@ class Fetcher:
             return Finding("fetch", Verdict.DENY, f"{probe.media_url or cand.url}: {exc}", locator=cand.url)
         except OSError as exc:
             return Finding("fetch", Verdict.DEFER, f"{cand.url}: could not be read ({exc}); deferred",
+                           locator=cand.url)
+        except StorageError as exc:  # e.g. no credentials for the partner's bucket: a check that cannot run
+            return Finding("fetch", Verdict.DEFER, f"{cand.url}: {exc}; deferred until it can be read",
                            locator=cand.url)
         if isinstance(got, Fetched) and cand.sha256 and got.sha256 != cand.sha256:
             Path(got.path).unlink(missing_ok=True)

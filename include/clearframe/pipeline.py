@@ -35,7 +35,6 @@ from clearframe.storage import Storage, open_storage
 
 log = logging.getLogger("clearframe")
 
-EMBEDDED_SIGNALS = frozenset({"c2pa", "xmp"})
 STATUS_FOR = {Decision.DENY: "denied", Decision.DEFER: "deferred", Decision.REVIEW: "review"}
 
 
@@ -161,8 +160,9 @@ class _Item:
     def decision(self) -> Decision:
         if any(f.verdict is Verdict.DENY for f in self.extra):
             return Decision.DENY
-        # Embedded rights read after download can hold an admitted item back for a human or a later run.
-        late = {f.verdict for f in self.extra if f.signal in EMBEDDED_SIGNALS}
+        # What happened after the gate (a fetch that could not complete, embedded rights read after download)
+        # can hold an allowed item back for a later run or a human: the ledger's decision says so.
+        late = {f.verdict for f in self.extra}
         if Verdict.DEFER in late:
             return Decision.DEFER
         if Verdict.REVIEW in late:
