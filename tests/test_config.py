@@ -100,7 +100,7 @@ def test_wrong_type_names_field_and_problem(tmp_path: Path) -> None:
     out_of_range = config_error(tmp_path, "site_http", HTTP_SOURCE + "batch_size: 0\n")
     assert out_of_range.field == "batch_size" and "greater than or equal to 1" in str(out_of_range)
     bad_kind = config_error(tmp_path, "site_http", HTTP_SOURCE.replace("kind: http", "kind: ftp"))
-    assert bad_kind.field == "kind" and "'http' or 'delivery'" in str(bad_kind)
+    assert bad_kind.field == "kind" and "'http', 'delivery' or 'ytdlp'" in str(bad_kind)
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:

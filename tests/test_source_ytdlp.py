@@ -498,3 +498,50 @@ def test_a_youtube_channel_lists_its_tabs_when_a_contract_covers_it(cf_settings)
     cands = list(discover_ytdlp(source, cf_settings, ydl=ydl, options=opts(channel)))
     assert ydl.calls == [(channel, None), (tab, "YoutubeTab")]
     assert [c.canonical_id for c in cands] == ["Youtube:M4gD1WSo5mA", "Youtube:eQcmzGIKrzg"]
+
+
+# --- end to end: a ytdlp source through `clearframe run` -----------------------------------------------
+def test_ytdlp_feed_source_runs_end_to_end_gated_fetched_and_sharded(tmp_path, monkeypatch, clips):
+    """An RSS feed on 127.0.0.1 lists two local video pages and a YouTube link: the local pages are gated
+    on their own licence and sharded; the YouTube item is denied by platform terms without a request."""
+    from clearframe.cli import main
+    from clearframe.ledger import read_ledger
+    from clearframe.storage import open_storage
+    from support.site import video_page
+
+    monkeypatch.setenv("CLEARFRAME_HOME", str(tmp_path / "home"))
+    with Site() as site:
+        site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+        for name, clip in (("a", clips["clip1"]), ("b", clips["clip2"])):
+            site.add(f"/media/{name}.mp4", clip.read_bytes(), content_type="video/mp4")
+            site.add(f"/v/{name}", video_page(name, f"/media/{name}.mp4",
+                                              license_url="https://creativecommons.org/licenses/by/4.0/"))
+        items = [("A", "<link>{b}/v/a</link>"), ("B", "<link>{b}/v/b</link>"),
+                 ("On YouTube", "<link>https://www.youtube.com/watch?v=dQw4w9WgXcQ</link>")]
+        feed = site.add("/feed.xml", rss(site.base, items), content_type="application/rss+xml")
+        src = tmp_path / "feed.yaml"
+        src.write_text(f"name: feed\nkind: ytdlp\nytdlp:\n  urls: ['{feed}']\n  sleep_requests_s: 0\n")
+        storage = tmp_path / "storage"
+        assert main(["run", str(src), "--storage", str(storage), "--json"]) == 0
+        rows = {r["url"]: r for r in read_ledger(open_storage(str(storage)), "feed").to_pylist()}
+        assert rows[f"{site.base}/v/a"]["status"] == "admitted" and rows[f"{site.base}/v/b"]["status"] == "admitted"
+        yt = rows["https://www.youtube.com/watch?v=dQw4w9WgXcQ"]
+        assert yt["decision"] == "deny" and "terms forbid" in yt["reasons"]
+        assert site.media_requests() == 2
+    shards = list((storage / "datasets" / "feed").rglob("*.tar"))
+    assert shards, "admitted items were sharded"
+
+
+def test_progressive_url_picks_the_best_single_file_format_never_a_manifest():
+    from clearframe.probe import _progressive_url
+
+    info = {"formats": [
+        {"url": "https://cdn.example/a-360.mp4", "protocol": "https", "vcodec": "avc1", "acodec": "mp4a"},
+        {"url": "https://cdn.example/a-audio.m4a", "protocol": "https", "vcodec": "none", "acodec": "mp4a"},
+        {"url": "https://cdn.example/a-720.mp4", "protocol": "https", "vcodec": "avc1", "acodec": "mp4a"},
+        {"url": "https://cdn.example/master.m3u8", "protocol": "m3u8_native", "vcodec": "avc1", "acodec": "mp4a"},
+    ]}
+    assert _progressive_url(info) == "https://cdn.example/a-720.mp4"
+    only_hls = {"formats": [{"url": "https://cdn.example/m.m3u8", "protocol": "m3u8_native", "vcodec": "avc1"}]}
+    assert _progressive_url(only_hls) is None
+    assert _progressive_url({"url": "https://cdn.example/one.webm", "ext": "webm"}) == "https://cdn.example/one.webm"

@@ -100,6 +100,16 @@ class MediaBounds(_Strict):
     max_fps: float = 240
 
 
+class YtdlpInput(_Strict):
+    """A `ytdlp` source: playlists, channels or search-result pages of sites yt-dlp supports, listed flat."""
+
+    urls: list[str] = Field(min_length=1, description="Playlist, channel or search-results page URLs.")
+    max_entries: int = Field(default=1000, ge=1, le=100_000,
+                             description="At most this many candidates from each listed URL.")
+    sleep_requests_s: float = Field(default=1.0, ge=0, le=60,
+                                    description="Pause between yt-dlp's requests while listing.")
+
+
 class LicensePolicyConfig(_Strict):
     allow: list[str] | None = None
     review: list[str] | None = None
@@ -108,7 +118,7 @@ class LicensePolicyConfig(_Strict):
 
 class Source(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_]{0,62}$")
-    kind: Literal["http", "delivery"]
+    kind: Literal["http", "delivery", "ytdlp"]
     description: str = ""
     dataset: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_]{0,62}$")
     schedule: str | None = None
@@ -117,6 +127,7 @@ class Source(_Strict):
     license_policy: LicensePolicyConfig = LicensePolicyConfig()
     http: HttpInput | None = None
     delivery: DeliveryInput | None = None
+    ytdlp: YtdlpInput | None = None
     fetch: FetchOptions = FetchOptions()
     shard: ShardOptions = ShardOptions()
     media: MediaBounds = MediaBounds()
@@ -128,6 +139,8 @@ class Source(_Strict):
             raise ValueError("kind 'http' needs an 'http' section with 'urls'")
         if self.kind == "delivery" and self.delivery is None:
             raise ValueError("kind 'delivery' needs a 'delivery' section with 'location'")
+        if self.kind == "ytdlp" and self.ytdlp is None:
+            raise ValueError("kind 'ytdlp' needs a 'ytdlp' section with 'urls'")
         return self
 
     @property

@@ -67,7 +67,7 @@ class Fetcher:
 
     def fetch(self, cand: Candidate, probe: Probe) -> Fetched | Finding:
         try:
-            got = self._fetch_http(cand, probe) if cand.kind == "http" else self._fetch_delivery(cand)
+            got = self._fetch_delivery(cand) if cand.kind == "delivery" else self._fetch_http(cand, probe)
         except TooLarge as exc:
             return Finding("fetch", Verdict.DENY, f"{probe.media_url or cand.url}: {exc}", locator=cand.url)
         except OSError as exc:

@@ -275,7 +275,7 @@ def run_batch(ctx: Context, candidates: list[Candidate], run_id: str, batch_id: 
                 "license_spdx": lic.spdx if lic else None, "license_raw": lic.raw if lic else None,
                 "license_found_in": lic.found_in if lic else None, "contract_id": c.contract_id,
                 "attribution": attribution(probe.title or c.title, probe.creator or c.creator,
-                                           lic.spdx if lic else None, c.url if c.kind == "http" else None),
+                                           lic.spdx if lic else None, c.url if c.kind != "delivery" else None),
                 "sha256": it.fetched.sha256, "bytes": it.fetched.bytes, "media": asdict(it.media),
                 "decision": str(it.decision), "policy_version": res.policy_version,
                 "decided_at": res.decided_at, "run_id": run_id,
@@ -329,7 +329,7 @@ def run_source(source: Source, settings: Settings, *, limit: int | None = None, 
 
     result = RunResult(run_id=new_run_id())
     with Context(source, settings, storage) as ctx:
-        candidates = discover(source, settings, store_evidence=ctx.evidence.put)
+        candidates = discover(source, settings, store_evidence=ctx.evidence.put, url_check=ctx.gate.check_list_url)
         if limit is not None:
             candidates = candidates[:limit]
         if on_discovered:
@@ -361,7 +361,12 @@ def plan_batches(source: Source, settings: Settings, run_id: str, *, limit: int 
     from clearframe.sources import discover
 
     store = storage or open_storage(settings.storage)
-    candidates = discover(source, settings, store_evidence=EvidenceStore(store).put)
+    if source.kind == "ytdlp":  # list pages are requested: they pass the gate's origin checks first
+        with Context(source, settings, store) as ctx:
+            candidates = discover(source, settings, store_evidence=ctx.evidence.put,
+                                  url_check=ctx.gate.check_list_url)
+    else:
+        candidates = discover(source, settings, store_evidence=EvidenceStore(store).put)
     if limit is not None:
         candidates = candidates[:limit]
     refs = []

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -151,8 +152,14 @@ class Prober:
         if ydl is None:
             import yt_dlp
 
-            ydl = yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True, "noplaylist": True,
-                                    "http_headers": {"User-Agent": self.sessions.user_agent}})
+            ydl = yt_dlp.YoutubeDL({
+                "quiet": True, "no_warnings": True, "noplaylist": True, "skip_download": True,
+                "http_headers": {"User-Agent": self.sessions.user_agent},
+                # One honest identity: no proxy, no faked X-Forwarded-For, no netrc, no cookies kept or sent.
+                "proxy": "", "geo_bypass": False, "usenetrc": False, "cachedir": False,
+                "socket_timeout": self.timeout, "extractor_retries": 0, "retries": 0,
+            })
+            ydl.cookiejar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             self._local.ydl = ydl
         return ydl
 
@@ -233,6 +240,42 @@ class Prober:
                                           "not http(s)", locator=url))
             probe.media_url = None
 
+    def probe_ytdlp(self, url: str) -> Probe:
+        """A video page of a site yt-dlp supports (a `ytdlp` source): its extractor's metadata and licence.
+
+        yt-dlp makes the page requests itself, with ClearFrame's identity but outside `polite_request`; the
+        gate has already checked robots.txt, the registry and platform terms for this URL before calling.
+        Only a single progressive file over http(s) is fetched later; a video offered only as a streaming
+        manifest (HLS/DASH) is denied with that reason rather than assembled from segments.
+        """
+        from clearframe.gate.ytdlp_licenses import license_from_info
+
+        probe = Probe(page_url=url)
+        try:
+            info = self._ydl().extract_info(url, download=False)
+        except Exception as exc:
+            msg = " ".join(str(exc).split())[:300]
+            probe.findings.append(Finding("probe", Verdict.DEFER, f"{url}: yt-dlp could not read the video page "
+                                          f"({exc.__class__.__name__}: {msg}); deferred", locator=url))
+            return probe
+        if not isinstance(info, dict) or info.get("_type") in ("playlist", "multi_video"):
+            probe.findings.append(Finding("probe", Verdict.DENY, f"{url}: not a single video (yt-dlp found a "
+                                          "list); list it as a ytdlp source URL instead", locator=url))
+            return probe
+        probe.final_page_url = info.get("webpage_url") or url
+        probe.title = info.get("title")
+        probe.creator = info.get("uploader") or info.get("creator") or info.get("artist")
+        probe.channel = info.get("channel") or info.get("uploader_id")
+        probe.video_id = str(info["id"]) if info.get("id") is not None else None
+        lic = license_from_info(info)
+        if lic is not None:
+            probe.licenses.append(lic)
+        probe.media_url = _progressive_url(info)
+        if probe.media_url is None:
+            probe.findings.append(Finding("probe", Verdict.DENY, f"{url}: no single-file http(s) format with "
+                                          "video (only streaming manifests or none); not fetched", locator=url))
+        return probe
+
     def probe_media(self, probe: Probe, admit: Admit | None = None) -> None:
         """HEAD the media URL: size, type, any licence link and the signal headers, without a body byte."""
         assert probe.media_url
@@ -255,3 +298,13 @@ class Prober:
         if ctype.startswith(("text/", "image/")):
             probe.findings.append(Finding("probe", Verdict.DENY, f"{probe.media_url}: Content-Type {ctype} is not "
                                           "video", locator=probe.media_url))
+
+
+def _progressive_url(info: dict[str, Any]) -> str | None:
+    """The best single-file http(s) format with video (with audio if there is one), from an info dict."""
+    formats = [f for f in info.get("formats") or [info] if isinstance(f, dict) and f.get("url")]
+    usable = [f for f in formats if str(f.get("protocol") or "https").split("+")[0] in ("http", "https")
+              and f.get("vcodec") != "none" and str(f["url"]).startswith(("http://", "https://"))]
+    with_audio = [f for f in usable if f.get("acodec") not in ("none",)]
+    pick = (with_audio or usable or [None])[-1]  # yt-dlp orders formats worst to best
+    return str(pick["url"]) if pick else None

@@ -21,6 +21,7 @@ from clearframe.gate.basis import basis_finding, contract_authorises, platform_f
 from clearframe.gate.policy import decide
 from clearframe.gate.registry import Registry, domain_suffixes, normalize
 from clearframe.gate.tdmrep import TdmRepFetcher, tdmrep_file_finding
+from clearframe.sources.ytdlp import site_extractor
 from clearframe.net import HostPoliteness, host_of
 from clearframe.records import Candidate, Finding, GateResult, LicenseInfo, Probe, Verdict
 
@@ -89,6 +90,7 @@ def registry_findings(registry: Registry, items: list[tuple[Candidate, Probe]]) 
     return out
 
 
+NETWORK_KINDS = frozenset({"http", "ytdlp"})  # probed over the network; `delivery` is not
 _STOPS = (Verdict.DENY, Verdict.DEFER)
 _RESTRICTS = (Verdict.DENY, Verdict.DEFER, Verdict.REVIEW)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -170,6 +172,13 @@ class Gate:
         sink.extend(found)
         return next((f for f in found if f.verdict in _RESTRICTS), None)
 
+    def check_list_url(self, url: str) -> Finding | None:
+        """Before a list page of a ytdlp source is requested: registry, blocked domains, platform terms and
+        robots.txt of its origin. A restricting Finding means the list is not requested at all."""
+        cand = Candidate(self.source.name, self.source.kind, f"list:{url}", url, "list",
+                         contract_id=self.source.acquisition.contract_id)
+        return self._admit(url, cand, [])
+
     def _page_signals(self, probe: Probe, page_url: str) -> list[Finding]:
         tok = self.product_token
         h = probe.page_headers
@@ -250,7 +259,12 @@ class Gate:
             if _stops(before):
                 probe.findings.extend(before)
                 return probe
-            probe = self.prober.probe_page(cand.url, admit=admit)
+            # A site yt-dlp has an extractor for is read through it (its licence field, its formats); a
+            # plain web page listed by a feed is read by our own page probe (JSON-LD, rel=license, headers).
+            if cand.kind == "ytdlp" and site_extractor(cand.url) is not None:
+                probe = self.prober.probe_ytdlp(cand.url)
+            else:
+                probe = self.prober.probe_page(cand.url, admit=admit)
             probe.findings[0:0] = [*before, *redirects]
             redirects.clear()
             page_url = probe.final_page_url or cand.url
@@ -276,7 +290,7 @@ class Gate:
     def evaluate(self, candidates: list[Candidate]) -> list[GateOutcome]:
         src = self.source
         pre: list[list[Finding]] = [[] for _ in candidates]
-        probes = [Probe(page_url=c.url if c.kind == "http" else None) for c in candidates]
+        probes = [Probe(page_url=c.url if c.kind in NETWORK_KINDS else None) for c in candidates]
         for i, c in enumerate(candidates):
             if c.input_error:
                 pre[i].append(Finding("input", Verdict.DENY, c.input_error, locator=c.locator))
@@ -293,7 +307,7 @@ class Gate:
         def blocked(i: int) -> bool:
             return any(f.verdict is Verdict.DENY for f in pre[i])
 
-        todo = [i for i, c in enumerate(candidates) if c.kind == "http" and not blocked(i)]
+        todo = [i for i, c in enumerate(candidates) if c.kind in NETWORK_KINDS and not blocked(i)]
         if todo:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cf-probe") as pool:
                 for i, probe in zip(todo, pool.map(lambda i: self._probe_http(candidates[i]), todo), strict=True):

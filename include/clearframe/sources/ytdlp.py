@@ -53,9 +53,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from clearframe.config import Settings, Source
+from clearframe.config import Settings, Source, YtdlpInput
 from clearframe.errors import ConfigError
 from clearframe.gate.ytdlp_licenses import license_from_info
 from clearframe.records import Candidate, Finding, LicenseInfo, Verdict
@@ -87,18 +85,6 @@ _RECORD_FIELDS = (
     "_type", "ie_key", "extractor_key", "id", "url", "webpage_url", "title", "uploader", "uploader_id",
     "channel", "channel_id", "license", "duration", "timestamp",
 )
-
-
-class YtdlpInput(BaseModel):
-    """The `ytdlp:` section of a source file (to live in clearframe.config next to HttpInput)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    urls: list[str] = Field(min_length=1, description="Playlist, channel or search-results page URLs.")
-    max_entries: int = Field(default=1000, ge=1, le=100_000,
-                             description="At most this many candidates from each listed URL.")
-    sleep_requests_s: float = Field(default=1.0, ge=0, le=60,
-                                    description="Pause between yt-dlp's requests while listing.")
 
 
 # --- YoutubeDL with ClearFrame's identity -------------------------------------------------------------
@@ -185,6 +171,11 @@ def _extractor_for(url: str) -> tuple[str | None, str | None]:
         except Exception:  # noqa: BLE001 - a broken pattern in one extractor must not stop discovery
             continue
     return None, None
+
+
+def site_extractor(url: str) -> str | None:
+    """The yt-dlp extractor that owns this URL (e.g. "PeerTube", "Vimeo"), or None for a plain web page."""
+    return _extractor_for(url)[0]
 
 
 def _is_container(entry: Mapping[str, Any], url: str) -> bool:
