@@ -21,9 +21,9 @@ from clearframe.gate.basis import basis_finding, contract_authorises, platform_f
 from clearframe.gate.policy import decide
 from clearframe.gate.registry import Registry, domain_suffixes, normalize
 from clearframe.gate.tdmrep import TdmRepFetcher, tdmrep_file_finding
-from clearframe.sources.ytdlp import site_extractor
 from clearframe.net import HostPoliteness, host_of
 from clearframe.records import Candidate, Finding, GateResult, LicenseInfo, Probe, Verdict
+from clearframe.sources.ytdlp import site_extractor
 
 if TYPE_CHECKING:  # probe imports gate.licenses, so a runtime import here would be circular
     from clearframe.probe import Prober
