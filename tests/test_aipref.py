@@ -365,6 +365,7 @@ def test_robots_evaluation_error_defers_both_signals(monkeypatch: pytest.MonkeyP
         raise RuntimeError("split exploded")
 
     monkeypatch.setattr(aipref, "_split", boom)
+    aipref._scopes_cached.cache_clear()  # parses are cached per robots.txt text
     found = robots_preferences("User-agent: *\nContent-Usage: train-ai=n\n", PAGE, TOKEN, ROBOTS)
     assert [f.verdict for f in found] == [Verdict.DEFER, Verdict.DEFER]
     assert all("split exploded" in f.detail for f in found)

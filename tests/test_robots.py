@@ -640,3 +640,64 @@ def test_protego_deviation_dollar_also_read_literally(server: RobotsServer) -> N
     assert not allowed(c.check(server.url("/a%24b")))
     assert allowed(c.check(server.url("/a")))  # the anchored reading still applies
     assert not allowed(c.check(server.url("/ab")))
+
+
+# --- properties (hypothesis): the parser never crashes and an error never yields a pass ---------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class _Body:
+    """A robots.txt response served from memory (properties run thousands of examples; no socket each)."""
+
+    def __init__(self, body: bytes, status: int = 200):
+        self.status_code = status
+        self.headers: dict[str, str] = {}
+        self._body = body
+
+    def iter_content(self, size: int):
+        for i in range(0, len(self._body), size):
+            yield self._body[i: i + size]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class _MemorySession:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def get(self, url: str, **kw: object) -> _Body:
+        return _Body(self.body)
+
+
+_ROBOTS_LINES = st.lists(st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["User-agent: *", "User-agent: ClearFrameBot", "User-agent: GPTBot", "Disallow: /",
+                     "Allow: /", "Disallow: /v/*$", "Allow: /v/$", "Crawl-delay: 5", "Crawl-delay: -1",
+                     "Sitemap: /s.xml", "\ufeffUser-agent: *", "Disallow: /%7E", "# comment", ""]),
+), max_size=30)
+_PATHS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_ROBOTS_LINES, path=_PATHS, raw=st.binary(max_size=200))
+def test_robots_never_crashes_and_never_grants(lines: list[str], path: str, raw: bytes) -> None:
+    for body in ("\n".join(lines).encode("utf-8", "surrogatepass"), raw):
+        checker = RobotsChecker(_MemorySession(body), "ClearFrameBot")
+        v = checker.check("http://site.test/" + path)
+        assert v.finding.verdict in (Verdict.NONE, Verdict.DENY, Verdict.DEFER)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=_ROBOTS_LINES, path=_PATHS)
+def test_robots_disallow_all_for_us_denies_whatever_else_the_file_says(lines: list[str], path: str) -> None:
+    # Without any Allow line anywhere, a group for us that disallows "/" must deny every URL.
+    prefix = [ln for ln in lines if "allow" not in ln.lower() or "disallow" in ln.lower()]
+    body = "\n".join([*prefix, "", "User-agent: ClearFrameBot", "Disallow: /", ""]).encode("utf-8", "replace")
+    checker = RobotsChecker(_MemorySession(body), "ClearFrameBot")
+    assert checker.check("http://site.test/" + path).finding.verdict is Verdict.DENY

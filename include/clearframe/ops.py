@@ -680,6 +680,10 @@ def _registry_target(f: dict[str, Any], row: dict[str, Any]) -> tuple[str, str |
     """The (kind, value) of the registry entry a registry finding names, read from the ledger."""
     rule = f.get("rule") or ""
     detail = f.get("detail") or ""
+    locator = f.get("locator") or ""
+    if locator.startswith("registry:") and locator.count(":") >= 2:  # the gate names the entry it matched
+        _, kind, value = locator.split(":", 2)
+        return kind, value
     if rule == "blocked-domain":
         m = _BLOCKED_DETAIL.match(detail)
         return BLOCKED_KIND, m.group("value") if m else None

@@ -23,7 +23,7 @@ from typing import Any
 from clearframe.config import Settings, Source
 from clearframe.evidence import EvidenceStore
 from clearframe.fetch import Fetcher
-from clearframe.gate import Gate, GateOutcome
+from clearframe.gate import Gate, GateOutcome, optout_detail
 from clearframe.gate.registry import Registry
 from clearframe.inspect import MediaError, inspect_media
 from clearframe.ledger import LedgerRow, ledger_key, write_ledger
@@ -248,8 +248,9 @@ def run_batch(ctx: Context, candidates: list[Candidate], run_id: str, batch_id: 
             assert it.fetched
             e = hits.get(("hash", it.fetched.sha256))
             if e:
-                it.extra.append(Finding("registry", Verdict.DENY, f"content hash {it.fetched.sha256} is in the "
-                                        f"opt-out registry ({e.reason}); file purged", rule="optout:hash"))
+                it.extra.append(Finding("registry", Verdict.DENY,
+                                        f"{optout_detail('hash', it.fetched.sha256, e)}; file purged",
+                                        rule="optout:hash", locator=f"registry:hash:{it.fetched.sha256}"))
                 it.status, it.quarantine = "denied", None
                 Path(it.fetched.path).unlink(missing_ok=True)
 

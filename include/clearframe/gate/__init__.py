@@ -19,7 +19,7 @@ from clearframe.gate import aipref, embedded, licenses, xrobots
 from clearframe.gate.aitxt import AiTxtFetcher
 from clearframe.gate.basis import basis_finding, contract_authorises, platform_finding
 from clearframe.gate.policy import decide
-from clearframe.gate.registry import Registry, domain_suffixes, normalize
+from clearframe.gate.registry import Entry, Registry, domain_suffixes, normalize
 from clearframe.gate.tdmrep import TdmRepFetcher, tdmrep_file_finding
 from clearframe.net import HostPoliteness, host_of
 from clearframe.records import Candidate, Finding, GateResult, LicenseInfo, Probe, Verdict
@@ -40,6 +40,11 @@ def _hostname(url: str | None) -> str | None:
     if not url or not url.startswith(("http://", "https://")):
         return None
     return urlsplit(url).hostname
+
+
+def optout_detail(kind: str, value: str, e: Entry) -> str:
+    return (f"{kind} {value!r} is in the opt-out registry (asked by {e.requested_by} on "
+            f"{e.created_at:%Y-%m-%d}: {e.reason})")
 
 
 def registry_findings(registry: Registry, items: list[tuple[Candidate, Probe]]) -> list[list[Finding]]:
@@ -78,14 +83,13 @@ def registry_findings(registry: Registry, items: list[tuple[Candidate, Probe]]) 
             for v in sorted({normalize(kind, x) for x in vals}):
                 e = hits.get((kind, v))
                 if e:
-                    found.append(Finding("registry", Verdict.DENY, f"{kind} {v!r} is in the opt-out registry "
-                                         f"(asked by {e.requested_by} on {e.created_at:%Y-%m-%d}: {e.reason})",
-                                         rule=f"optout:{kind}"))
+                    found.append(Finding("registry", Verdict.DENY, optout_detail(kind, v, e),
+                                         rule=f"optout:{kind}", locator=f"registry:{kind}:{v}"))
         for d in sorted(ids["domain"]):
             e = blocked.get(d)
             if e:
                 found.append(Finding("registry", Verdict.DENY, f"domain {d} is on the blocked-domains list "
-                                     f"({e.reason})", rule="blocked-domain"))
+                                     f"({e.reason})", rule="blocked-domain", locator=f"registry:blocked-domain:{d}"))
         out.append(found)
     return out
 
@@ -308,7 +312,10 @@ class Gate:
             return any(f.verdict is Verdict.DENY for f in pre[i])
 
         todo = [i for i, c in enumerate(candidates) if c.kind in NETWORK_KINDS and not blocked(i)]
-        if todo:
+        if todo and self.workers <= 1:
+            for i in todo:
+                probes[i] = self._probe_http(candidates[i])
+        elif todo:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cf-probe") as pool:
                 for i, probe in zip(todo, pool.map(lambda i: self._probe_http(candidates[i]), todo), strict=True):
                     probes[i] = probe

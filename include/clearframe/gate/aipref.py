@@ -91,6 +91,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import http_sf
@@ -617,6 +618,11 @@ class _Scope:
 
 
 def _scopes(text: str, product_token: str, ai_tokens: Sequence[str]) -> list[_Scope]:
+    return _scopes_cached(text, product_token, tuple(ai_tokens))
+
+
+@lru_cache(maxsize=256)  # one parse per robots.txt text, not per candidate (the text is cached per origin)
+def _scopes_cached(text: str, product_token: str, ai_tokens: tuple[str, ...]) -> list[_Scope]:
     groups, outside = _split(text)
     token = product_token.lower()
     scopes: list[_Scope] = []

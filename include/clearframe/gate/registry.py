@@ -16,6 +16,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def _utc(at: dt.datetime) -> dt.datetime:
     return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at
 
 
+@lru_cache(maxsize=1 << 16)  # pure, and the gate asks for the same identifiers several times per batch
 def normalize(kind: str, value: str) -> str:
     """One spelling per identifier so that lookups are exact-match and index-friendly."""
     v = value.strip()
