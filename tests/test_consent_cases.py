@@ -581,3 +581,20 @@ def test_a_check_needing_a_missing_credential_defers(world: World, s3_endpoint: 
         row = read_ledger(ctx.storage, "cases").to_pylist()[0]
     assert row["decision"] == "defer" and row["status"] == "deferred"
     assert "no usable AWS credentials" in row["reasons"]
+
+
+def test_file_pointing_at_a_remote_manifest_is_judged_by_that_manifest_after_download(
+        world: World, signed, tmp_path: Path) -> None:
+    from support.c2pa_files import make_credentials, sign_media, training_mining
+
+    world.robots("", status=404)
+    asset = tmp_path / "provenance.mp4"
+    store = sign_media(signed["clip"], asset, creds=make_credentials(),  # type: ignore[arg-type]
+                       assertions=[training_mining({"cawg.ai_training": "notAllowed"})],
+                       remote_url=world.site.url("/m/p.c2pa"))
+    world.site.add("/m/p.c2pa", store, content_type="application/c2pa")
+    out = world.one(world.serve("a", media=asset))  # no Link header: only the file itself names the store
+    assert out.decision is Decision.DENY and out.status == "denied", out.reasons
+    assert out.reason("c2pa")["verdict"] == "deny"
+    assert world.site.count("GET", "/m/p.c2pa") == 1
+    assert _purged(world)

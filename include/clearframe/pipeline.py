@@ -200,6 +200,12 @@ def _embedded_rights(ctx: Context, item: _Item) -> None:
     assert item.fetched is not None
     c = item.outcome.candidate
     findings = embedded_findings(item.fetched.path, contract_id=c.contract_id, store_evidence=ctx.evidence.put)
+    for i, f in enumerate(findings):
+        # The file's manifest lives elsewhere (C2PA 2.2 §15.5.3.1): fetch that store politely and judge it.
+        if f.signal == "c2pa" and f.verdict is Verdict.DEFER and (f.rule or "").startswith("dcterms:provenance "):
+            remote = f.rule.split(" ", 1)[1]  # type: ignore[union-attr]
+            if remote.startswith(("http://", "https://")):
+                findings[i] = ctx.gate.remote_manifest(c, remote, f"{item.fetched.media_url} (dcterms:provenance)")
     item.extra.extend(findings)
     worst = {f.verdict for f in findings}
     for verdict, status in ((Verdict.DENY, "denied"), (Verdict.DEFER, "deferred"), (Verdict.REVIEW, "review")):

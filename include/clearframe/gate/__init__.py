@@ -229,22 +229,36 @@ class Gate:
                     out.append(embedded.remote_manifest_finding(b"", url, contract_id=cand.contract_id,
                                                                 store_evidence=self.prober.store_evidence))
                     continue
-                resp, failed = self.prober._request("GET", url, "c2pa", stream=True, admit=admit)
-                if failed is not None:
-                    out.append(Finding("c2pa", Verdict.DEFER, f"the C2PA manifest named by {media}'s Link header "
-                                       f"could not be read: {failed.detail}", locator=url, status=failed.status))
-                    continue
-                try:
-                    body = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
-                finally:
-                    resp.close()
-                if len(body) > MAX_MANIFEST_BYTES:
-                    out.append(Finding("c2pa", Verdict.DEFER, f"C2PA manifest {url} is larger than "
-                                       f"{MAX_MANIFEST_BYTES} bytes; not read", locator=url))
-                    continue
-                out.append(embedded.remote_manifest_finding(body, url, contract_id=cand.contract_id,
-                                                            store_evidence=self.prober.store_evidence))
+                out.append(self._fetch_manifest(cand, url, f"{media}'s Link header", admit))
         return out
+
+    def _fetch_manifest(self, cand: Candidate, url: str, named_by: str, admit: Callable[[str], Finding | None]
+                        ) -> Finding:
+        assert self.prober is not None
+        resp, failed = self.prober._request("GET", url, "c2pa", stream=True, admit=admit)
+        if failed is not None:
+            return Finding("c2pa", Verdict.DEFER, f"the C2PA manifest named by {named_by} could not be read: "
+                           f"{failed.detail}", locator=url, status=failed.status)
+        try:
+            body = resp.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+        finally:
+            resp.close()
+        if len(body) > MAX_MANIFEST_BYTES:
+            return Finding("c2pa", Verdict.DEFER, f"C2PA manifest {url} is larger than {MAX_MANIFEST_BYTES} bytes; "
+                           "not read", locator=url)
+        return embedded.remote_manifest_finding(body, url, contract_id=cand.contract_id,
+                                                store_evidence=self.prober.store_evidence)
+
+    def remote_manifest(self, cand: Candidate, url: str, named_by: str) -> Finding:
+        """A manifest store a downloaded file points at (XMP dcterms:provenance): its origin passes the same
+        checks as any request (registry, platform terms, robots.txt), then it is fetched and judged."""
+        sink: list[Finding] = []
+        stop = self._admit(url, cand, sink)
+        if stop is not None:
+            return Finding("c2pa", stop.verdict if stop.verdict is not Verdict.REVIEW else Verdict.DEFER,
+                           f"the C2PA manifest {url} named by {named_by} was not requested: {stop.detail}",
+                           locator=url, status=stop.status, evidence=stop.evidence)
+        return self._fetch_manifest(cand, url, named_by, lambda u: self._admit(u, cand, sink))
 
     def _probe_http(self, cand: Candidate) -> Probe:
         assert self.prober is not None and cand.url
