@@ -333,8 +333,11 @@ class Gate:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cf-probe") as pool:
                 for i, probe in zip(todo, pool.map(lambda i: self._probe_http(candidates[i]), todo), strict=True):
                     probes[i] = probe
-            # What the pages revealed (creator, media host) is checked against the registry too.
-            post = registry_findings(self.registry, [(candidates[i], probes[i]) for i in todo])
+            # What the pages revealed (creator, media host) is checked against the registry too; what the
+            # candidate itself carried was checked before any request and is not asked again.
+            post = registry_findings(self.registry, [(Candidate(candidates[i].source, candidates[i].kind,
+                                                                candidates[i].canonical_id, None,
+                                                                candidates[i].locator), probes[i]) for i in todo])
             for i, fs in zip(todo, post, strict=True):
                 known = {(f.rule, f.detail) for f in pre[i]}
                 pre[i].extend(f for f in fs if (f.rule, f.detail) not in known)

@@ -593,6 +593,7 @@ def _matches(pattern: str, target: str) -> bool:
     return target.find(last, pos) >= 0
 
 
+@lru_cache(maxsize=8192)  # pure; asked once per signal for the same URL
 def _target(url: str) -> str:
     parts = urlsplit(url)
     path = parts.path or "/"
@@ -676,9 +677,17 @@ def _robots_finding(kind: str, signal: str, name: str, robots_text: str, url: st
     def finding(verdict: Verdict, detail: str, rule: str | None) -> Finding:
         return Finding(signal, verdict, detail, locator=robots_url, status=status, rule=rule, evidence=evidence)
 
+    scopes = _scopes(robots_text, product_token, ai_tokens)
+    if not any(r.kind == kind for scope in scopes for r in scope.rules):
+        return finding(
+            Verdict.NONE,
+            f"robots.txt {robots_url} has no {name} rule for {url} in the group for {product_token} (or *), "
+            "in a known AI-training crawler's group, or before the first group",
+            None,
+        )
     target = _target(url)
     seen: list[str] = []
-    for scope in _scopes(robots_text, product_token, ai_tokens):
+    for scope in scopes:
         winners = _winners((r for r in scope.rules if r.kind == kind), target)
         for rule in winners:
             where = f"robots.txt {robots_url} line {rule.lineno} ({scope.label})"

@@ -73,6 +73,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -331,6 +332,7 @@ class RobotsVerdict:
     robots_url: str | None = None
 
 
+@lru_cache(maxsize=8192)  # pure; asked for every check of the same URLs
 def _origin(url: str) -> tuple[str, str]:
     """(origin key ``scheme://host:port``, robots.txt URL) of an http(s) URL; ValueError otherwise."""
     parts = urlsplit(url)

@@ -53,6 +53,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Generic, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -179,6 +180,7 @@ class PathPattern:
 # --- origins --------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8192)  # pure; each candidate's URLs are asked about by several signals
 def split_origin(url: str) -> tuple[str, str]:
     """(cache key ``scheme://host:port``, base URL ``scheme://host[:port]``) of an http(s) URL.
 
