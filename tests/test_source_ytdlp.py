@@ -545,3 +545,22 @@ def test_progressive_url_picks_the_best_single_file_format_never_a_manifest():
     only_hls = {"formats": [{"url": "https://cdn.example/m.m3u8", "protocol": "m3u8_native", "vcodec": "avc1"}]}
     assert _progressive_url(only_hls) is None
     assert _progressive_url({"url": "https://cdn.example/one.webm", "ext": "webm"}) == "https://cdn.example/one.webm"
+
+
+def test_a_list_that_answers_500_defers_and_a_404_denies(tmp_path, monkeypatch):
+    """A passing trouble (5xx) is retried by a later run (DEFER); a missing list (404) is an input error (DENY)."""
+    from clearframe.cli import main
+    from clearframe.ledger import read_ledger
+    from clearframe.storage import open_storage
+
+    monkeypatch.setenv("CLEARFRAME_HOME", str(tmp_path / "home"))
+    with Site() as site:
+        site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+        site.add("/busy.xml", "try later", status=500, content_type="text/plain")
+        src = tmp_path / "lists.yaml"
+        src.write_text(f"name: lists\nkind: ytdlp\nytdlp:\n  urls: ['{site.url('/busy.xml')}', "
+                       f"'{site.url('/gone.xml')}']\n  sleep_requests_s: 0\n")
+        assert main(["run", str(src), "--storage", str(tmp_path / "st"), "--json"]) == 0
+    rows = {r["url"]: r for r in read_ledger(open_storage(str(tmp_path / "st")), "lists").to_pylist()}
+    assert rows[site.url("/busy.xml")]["decision"] == "defer"
+    assert rows[site.url("/gone.xml")]["decision"] == "deny"

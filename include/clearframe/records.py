@@ -53,7 +53,7 @@ def candidate_key(canonical_id: str) -> str:
 @dataclass
 class Candidate:
     source: str
-    kind: str  # http | delivery
+    kind: str  # http | delivery | ytdlp
     canonical_id: str
     url: str | None  # page or media URL (http), media location (delivery)
     locator: str  # where the candidate came from, e.g. "urls.txt:12"
@@ -65,6 +65,7 @@ class Candidate:
     contract_id: str | None = None
     sha256: str | None = None  # declared by a delivery manifest, verified after fetch
     input_error: str | None = None  # a malformed input line still becomes a ledger row
+    input_retry: bool = False  # the input could not be read for now (5xx, 429, network): DEFER, not DENY
     listed_in: str | None = None  # sha256 of the stored list or manifest that named this candidate
 
     @property

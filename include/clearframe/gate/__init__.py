@@ -311,7 +311,8 @@ class Gate:
         probes = [Probe(page_url=c.url if c.kind in NETWORK_KINDS else None) for c in candidates]
         for i, c in enumerate(candidates):
             if c.input_error:
-                pre[i].append(Finding("input", Verdict.DENY, c.input_error, locator=c.locator))
+                pre[i].append(Finding("input", Verdict.DEFER if c.input_retry else Verdict.DENY, c.input_error,
+                                      locator=c.locator))
                 continue
             host = _hostname(c.url)
             if host:

@@ -321,7 +321,9 @@ def _error_candidate(source: str, url: str, locator: str, problem: str, contract
                      file: str | None = None) -> Candidate:
     where = f"{file}: {locator}" if file else locator
     return Candidate(source=source, kind=KIND, canonical_id=f"input:{locator}:{url}", url=url or None,
-                     locator=locator, input_error=f"{where}: {url}: {problem}", contract_id=contract_id)
+                     locator=locator, input_error=f"{where}: {url}: {problem}", contract_id=contract_id,
+                     # describe_error says "next run" exactly for the passing troubles (5xx, 429, network)
+                     input_retry="next run" in problem)
 
 
 # --- errors, said for an audit ----------------------------------------------------------------------
