@@ -48,14 +48,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 TARGET = 1.5
 
-try:
-    import clearframe  # noqa: F401
-except ImportError:  # run with a python outside the project's venv: re-run inside it
-    venv_py = ROOT / ".venv" / "bin" / "python"
-    if venv_py.exists() and Path(sys.executable).resolve() != venv_py.resolve():
-        os.execv(str(venv_py), [str(venv_py), __file__, *sys.argv[1:]])
-    raise
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import in_venv  # noqa: E402, F401  (re-runs this script inside the project's venv when needed)
 import requests  # noqa: E402
 
 sys.path.insert(0, str(BENCH))

@@ -46,14 +46,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 TARGET = 5000.0
 
-try:
-    import clearframe  # noqa: F401
-except ImportError:  # run with a python outside the project's venv: re-run inside it
-    venv_py = ROOT / ".venv" / "bin" / "python"
-    if venv_py.exists() and Path(sys.executable).resolve() != venv_py.resolve():
-        os.execv(str(venv_py), [str(venv_py), __file__, *sys.argv[1:]])
-    raise
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import in_venv  # noqa: E402, F401  (re-runs this script inside the project's venv when needed)
 import requests  # noqa: E402
 from requests.adapters import BaseAdapter  # noqa: E402
 
@@ -62,7 +56,7 @@ from clearframe.gate import Gate  # noqa: E402
 from clearframe.gate.aitxt import AiTxtFetcher  # noqa: E402
 from clearframe.gate.licenses import normalize  # noqa: E402
 from clearframe.gate.registry import Registry, optouts  # noqa: E402
-from clearframe.gate.registry import normalize as reg_normalize
+from clearframe.gate.registry import normalize as reg_normalize  # noqa: E402
 from clearframe.gate.robots import RobotsChecker  # noqa: E402
 from clearframe.gate.tdmrep import TdmRepFetcher  # noqa: E402
 from clearframe.net import HostPoliteness  # noqa: E402

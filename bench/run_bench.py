@@ -48,13 +48,8 @@ ROOT = BENCH.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 TARGET = 0.8
 
-try:
-    import clearframe  # noqa: F401
-except ImportError:  # run with a python outside the project's venv: re-run inside it
-    venv_py = VENV_BIN / "python"
-    if venv_py.exists() and Path(sys.executable).resolve() != venv_py.resolve():
-        os.execv(str(venv_py), [str(venv_py), __file__, *sys.argv[1:]])
-    raise
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import in_venv  # noqa: E402, F401  (re-runs this script inside the project's venv when needed)
 
 sys.path.insert(0, str(BENCH))
 from bench_site import BenchSite, populate  # noqa: E402
