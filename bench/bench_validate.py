@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import hashlib
 import json
-import os
 import random
 import statistics
 import sys
@@ -36,15 +35,9 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 
-try:
-    import clearframe  # noqa: F401
-except ImportError:  # run with a python outside the project's venv: re-run inside it
-    venv_py = ROOT / ".venv" / "bin" / "python"
-    if venv_py.exists() and Path(sys.executable).resolve() != venv_py.resolve():
-        os.execv(str(venv_py), [str(venv_py), __file__, *sys.argv[1:]])
-    raise
+sys.path.insert(0, str(BENCH))
+import in_venv  # noqa: E402, F401  (re-runs this script inside the project's venv when needed)
 
 from clearframe.config import Source, parse_source  # noqa: E402
 from clearframe.gate.registry import NewEntry, Registry  # noqa: E402

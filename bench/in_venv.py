@@ -15,6 +15,7 @@ try:
     import clearframe  # noqa: F401
 except ImportError:
     script = os.path.abspath(sys.argv[0])
-    if VENV_PY.exists() and Path(sys.executable).resolve() != VENV_PY.resolve():
+    # sys.prefix, not the binary: the venv's python is often a symlink to the very interpreter started.
+    if VENV_PY.exists() and Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve():
         os.execv(str(VENV_PY), [str(VENV_PY), script, *sys.argv[1:]])
     raise
