@@ -428,3 +428,16 @@ def test_s3_storage_pickles_without_its_client(s3_endpoint):
     clone = pickle.loads(pickle.dumps(st))
     assert clone.root == st.root
     assert clone.get_bytes("k") == b"v"
+
+
+def test_s3_objects_get_a_content_type_from_their_extension(s3_endpoint) -> None:
+    import boto3
+
+    from clearframe.storage import open_storage
+
+    store = open_storage(f"s3://{BUCKET}/ct")
+    store.put_bytes("docs/index.html", b"<html></html>")
+    store.put_bytes("data/blob.bin-unknown-ext", b"x")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    assert s3.head_object(Bucket=BUCKET, Key="ct/docs/index.html")["ContentType"] == "text/html"
+    assert s3.head_object(Bucket=BUCKET, Key="ct/data/blob.bin-unknown-ext")["ContentType"] != "text/html"

@@ -110,6 +110,15 @@ class YtdlpInput(_Strict):
                                     description="Pause between yt-dlp's requests while listing.")
 
 
+class ValidationOptions(_Strict):
+    """Curation's Great Expectations gates for this source's items (clearframe.validate)."""
+
+    max_optout_age_days: float = Field(default=30, gt=0, description=(
+        "An item whose consent checks are older than this is not curated: re-run its ingestion first."))
+    severity: dict[str, Literal["fail", "warn"]] = Field(default_factory=dict, description=(
+        "Per expectation family or id (see clearframe.validate.SEVERITY): fail blocks the batch, warn reports."))
+
+
 class LicensePolicyConfig(_Strict):
     allow: list[str] | None = None
     review: list[str] | None = None
@@ -131,6 +140,7 @@ class Source(_Strict):
     fetch: FetchOptions = FetchOptions()
     shard: ShardOptions = ShardOptions()
     media: MediaBounds = MediaBounds()
+    validation: ValidationOptions = ValidationOptions()
     path: str = Field(default="", exclude=True, description="Set by the loader: the file this came from.")
 
     @model_validator(mode="after")

@@ -426,6 +426,14 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def _content_type(key: str) -> dict[str, str]:
+    """A Content-Type from the key's extension, so that HTML reports (Data Docs) open in a browser."""
+    import mimetypes
+
+    ctype, _ = mimetypes.guess_type(key)
+    return {"ContentType": ctype} if ctype else {}
+
+
 def _configured_endpoint() -> str | None:
     return (
         os.environ.get("CLEARFRAME_S3_ENDPOINT")
@@ -700,11 +708,13 @@ class S3Storage(Storage):
         try:
             if _is_fileobj(local_path):
                 reader = _CountingReader(local_path)  # type: ignore[arg-type]
-                self.client.upload_fileobj(reader, self.bucket, full, Config=self._transfer_config())
+                self.client.upload_fileobj(reader, self.bucket, full, Config=self._transfer_config(),
+                                           ExtraArgs=_content_type(key))
                 return reader.count
             path = os.fspath(local_path)  # type: ignore[arg-type]
             size = os.path.getsize(path)
-            self.client.upload_file(path, self.bucket, full, Config=self._transfer_config())
+            self.client.upload_file(path, self.bucket, full, Config=self._transfer_config(),
+                                    ExtraArgs=_content_type(key))
             return size
         except Exception as exc:
             if _client_error(exc) is None:
@@ -714,7 +724,8 @@ class S3Storage(Storage):
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full(key)
         try:
-            self.client.upload_fileobj(io.BytesIO(data), self.bucket, full, Config=self._transfer_config())
+            self.client.upload_fileobj(io.BytesIO(data), self.bucket, full, Config=self._transfer_config(),
+                                       ExtraArgs=_content_type(key))
         except Exception as exc:
             if _client_error(exc) is None:
                 raise

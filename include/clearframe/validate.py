@@ -71,7 +71,7 @@ SEVERITY: dict[str, Severity] = {
 }
 
 # How old an item's opt-out checks (its gate decision, `decided_at`) may be when it is validated.
-# A source file can override it once Source grows `validation.max_optout_age_days` (see the report).
+# A source file overrides it with `validation.max_optout_age_days`.
 DEFAULT_MAX_OPTOUT_AGE = dt.timedelta(days=30)
 # A decision stamped slightly in the future is clock skew between workers, not a forged timestamp.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -188,7 +188,7 @@ def _severity_of(table: Mapping[str, Severity], name: str) -> Severity:
 
 def resolve_max_optout_age(sources: Iterable[Source], explicit: dt.timedelta | None = None) -> dt.timedelta:
     """The maximum age of opt-out checks: the explicit value, else the strictest source setting
-    (`validation.max_optout_age_days`, once Source has it), else DEFAULT_MAX_OPTOUT_AGE."""
+    (`validation.max_optout_age_days`), else DEFAULT_MAX_OPTOUT_AGE."""
     if explicit is not None:
         if explicit <= dt.timedelta(0):
             raise ValidationError(f"max_optout_age must be positive, got {explicit}")
