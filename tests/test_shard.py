@@ -15,8 +15,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from clearframe.records import candidate_key
-from clearframe.shard import INDEX_SCHEMA, existing_keys, shard_items, shards_prefix
-from clearframe.storage import Storage, open_storage
+from clearframe.shard import (
+    INDEX_SCHEMA,
+    ShardError,
+    existing_keys,
+    sample_metadata,
+    shard_items,
+    shard_name,
+    shards_prefix,
+    tar_key,
+    write_shards,
+)
+from clearframe.storage import S3Storage, Storage, open_storage
 
 DATASET = "demo"
 PREFIX = shards_prefix(DATASET)
@@ -220,7 +230,7 @@ def test_staged_copies_are_deleted_after_commit(storage: Storage, clips: dict[st
     assert len(storage.list("staging/")) == 6
     run(storage, items, tmp_path)
     assert storage.list("staging/") == []
-    assert not any(p.name.startswith(".") for p in (tmp_path / "work").iterdir())  # no temp tars left
+    assert not (tmp_path / "work").exists()  # tars stream into storage: no local copy, nothing left over
 
 
 def test_missing_staged_copy_is_reported_and_the_rest_sharded(storage: Storage, clips: dict[str, Path],
@@ -274,4 +284,85 @@ def test_shards_on_s3_have_exact_offsets(clips: dict[str, Path], tmp_path: Path,
     for r in rows:
         data = storage.get_range(f"{PREFIX}{name}.tar", r["offset"], r["size"])
         assert hashlib.sha256(data).hexdigest() == r["sha256"]
-    assert not any(p.name.startswith(".stage-") for p in (tmp_path / "work").iterdir())
+    assert not (tmp_path / "work").exists()  # staged objects stream from S3 into the tar upload
+
+
+def test_streamed_tar_is_byte_identical_to_what_tarfile_writes(storage: Storage, clips: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    items = make_items(clips)
+    stage(storage, clips, items)
+    [info] = write_shards(storage, DATASET, items, 10**9)
+
+    by_key = {it["key"]: it for it in items}
+    ref = tmp_path / "ref.tar"
+    with tarfile.open(ref, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for key in sorted(by_key):
+            for name, data in ((f"{key}.mp4", storage.get_bytes(by_key[key]["staged"])),
+                               (f"{key}.json", json.dumps(sample_metadata(by_key[key]), sort_keys=True,
+                                                          indent=1).encode())):
+                ti = tarfile.TarInfo(name)
+                ti.size, ti.mtime, ti.mode, ti.uname, ti.gname = len(data), 0, 0o644, "", ""
+                tar.addfile(ti, io.BytesIO(data))
+    written = storage.get_bytes(tar_key(DATASET, info.name))
+    assert written == ref.read_bytes()
+    assert info.tar_sha256 == hashlib.sha256(written).hexdigest() and info.tar_bytes == len(written)
+
+
+def test_staged_copy_that_differs_from_its_manifest_aborts_the_shard(storage: Storage, clips: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    items = make_items(clips)
+    stage(storage, clips, items)
+    tampered = sorted(items, key=lambda it: it["key"])[3]
+    data = bytearray(storage.get_bytes(tampered["staged"]))
+    data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
+    storage.put_bytes(tampered["staged"], bytes(data))
+
+    with pytest.raises(ShardError, match=f"{tampered['key']} does not match its batch manifest"):
+        write_shards(storage, DATASET, items, 10**9)
+
+    assert storage.list(PREFIX) == []  # neither tar nor index nor stats: nothing half-written is visible
+    assert len(storage.list("staging/")) == 6  # and every staged copy is still there for the next run
+
+
+def test_shard_name_is_a_content_address(clips: dict[str, Path]) -> None:
+    items = make_items(clips, NAMES[:3])
+    same = [dict(it) for it in reversed(items)]
+    other_meta = [dict(it) for it in items]
+    other_meta[1]["run_id"] = "run-2"  # same clips, a later decision: different json members, other bytes
+    other_bytes = [dict(it) for it in items]
+    other_bytes[0]["sha256"] = "0" * 64
+
+    assert shard_name(items) == shard_name(same)
+    assert len({shard_name(items), shard_name(other_meta), shard_name(other_bytes)}) == 3
+
+
+def test_rewriting_a_committed_shard_reuses_it(storage: Storage, clips: dict[str, Path]) -> None:
+    items = make_items(clips)
+    stage(storage, clips, items)
+    [first] = write_shards(storage, DATASET, items, 10**9)
+    before = snapshot(storage)
+    for it in items:
+        storage.delete(it["staged"])  # a reused shard needs no staged bytes at all
+
+    [again] = write_shards(storage, DATASET, items, 10**9)
+
+    assert (first.written, again.written) == (True, False)
+    assert (again.name, again.tar_sha256, again.tar_bytes) == (first.name, first.tar_sha256, first.tar_bytes)
+    assert snapshot(storage) == before
+
+
+def test_staged_copy_that_differs_on_s3_aborts_the_multipart_upload(tmp_path: Path, s3_endpoint: str) -> None:
+    storage = S3Storage("cf-test", "cf", multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
+    data = random.Random(1).randbytes(12 * 2**20)
+    key = candidate_key("delivery:TEST-CONTRACT:big")
+    row = {"key": key, "staged": f"staging/{DATASET}/{key}.mp4", "source": "partner", "canonical_id": "big",
+           "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "media": {"duration": 1.0}}
+    tampered = bytearray(data)
+    tampered[-1] ^= 0xFF  # the last byte: the check fails after most parts were uploaded
+    storage.put_bytes(row["staged"], bytes(tampered))
+
+    with pytest.raises(ShardError, match=f"{key} does not match its batch manifest"):
+        write_shards(storage, DATASET, [row], 10**9)
+
+    assert storage.list(PREFIX) == []
+    assert storage.client.list_multipart_uploads(Bucket="cf-test").get("Uploads", []) == []  # aborted
