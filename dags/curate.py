@@ -1,8 +1,15 @@
 """Curate DAGs: one `curate__<dataset>` per dataset named in the source registry.
 
-Scheduled on the `clearframe_admitted__<dataset>` asset that ingest DAGs update; shards the admitted items
-of the triggering batch manifests into WebDataset tar shards with Parquet indexes. Validation (Great
-Expectations, as blocking gates) plugs in between `collect` and `shard`.
+Scheduled on the `clearframe_admitted__<dataset>` asset that ingest DAGs update:
+
+collect -> validate -> publish
+
+- collect: the batch manifests named by the triggering asset events (or, on a manual run, every staged one);
+- validate: Great Expectations on each batch manifest, as a blocking gate: a failing batch is not
+  curated and its items go to quarantine with the failed expectations as the reason;
+- publish: shard what passed, validate each new shard's index and the whole version, then publish
+  `datasets/<dataset>/v<N>/` (manifest, index, card, attribution, public summary) and move `latest.json`.
+  Nothing new, no new version. The logic lives in `clearframe.pipeline`; XCom carries keys and counts.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, task
 
 from clearframe.config import Source, load_registry
-from clearframe.naming import admitted_asset, curate_dag_id, sources_dir
+from clearframe.naming import admitted_asset, curate_dag_id, sources_dir, storage_run_id
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +31,11 @@ def build_curate_dag(dataset: str, sources: list[Source]) -> DAG:
     with DAG(
         dag_id=curate_dag_id(dataset),
         doc_md=(f"## Curate dataset `{dataset}`\n\nRuns when an ingest DAG of {names} publishes admitted "
-                "items. Shards them (WebDataset tar + Parquet index + stats) under "
-                f"`datasets/{dataset}/shards/`. Items already in a committed shard are skipped, so a re-run "
-                "adds nothing."),
+                "items. It "
+                f"validates each batch with Great Expectations (a failing batch goes to quarantine), then "
+                f"publishes the next immutable version `datasets/{dataset}/v<N>/` with its card, attribution "
+                "and public summary, and moves `latest.json`. Items already published are skipped, so a "
+                "re-run adds nothing."),
         schedule=[Asset(*admitted_asset(dataset))],
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         catchup=False,
@@ -51,20 +60,45 @@ def build_curate_dag(dataset: str, sources: list[Source]) -> DAG:
             return sorted(set(keys))
 
         @task(queue="media")
-        def shard(manifest_keys: list[str]) -> dict[str, Any]:
+        def validate(manifest_keys: list[str], **context: Any) -> dict[str, Any]:
+            """Great Expectations on each batch manifest: a failing batch goes to quarantine, not on."""
             from clearframe.config import Settings, load_source
-            from clearframe.pipeline import shard_refs
+            from clearframe.pipeline import validate_manifests
 
-            src = load_source(sources[0].path)  # shard options come from the dataset's first source
-            report = shard_refs(src, Settings.from_env(), manifest_keys)
-            log.info("dataset %s: %d new members in %d shards (%d bytes), %d already sharded", dataset,
-                     report.members, len(report.shards), report.bytes, report.skipped_existing)
-            if report.missing_staged:
-                raise RuntimeError(f"{len(report.missing_staged)} admitted items have no staged copy: "
-                                   f"{report.missing_staged[:5]}; re-run their ingest batches")
-            return {"shards": report.shards, "members": report.members, "bytes": report.bytes}
+            srcs = [load_source(s.path) for s in sources]
+            rep = validate_manifests(srcs, Settings.from_env(), manifest_keys, storage_run_id(context["run_id"]))
+            for uri in rep.docs:
+                log.info("Data Docs: %s", uri)
+            if rep.blocked:
+                log.warning("%d batch(es) failed validation; %d items quarantined: %s", len(rep.blocked),
+                            rep.quarantined, rep.blocked)
+            return {"passed": rep.passed, "blocked": rep.blocked, "quarantined": rep.quarantined}
 
-        shard(collect())
+        @task(queue="media")
+        def publish(validated: dict[str, Any], **context: Any) -> dict[str, Any]:
+            """Shard, validate shard indexes and the version, publish v<N> and move `latest`."""
+            from clearframe.config import Settings, load_source
+            from clearframe.pipeline import publish_dataset
+            from clearframe.storage import open_storage
+
+            settings = Settings.from_env()
+            srcs = [load_source(s.path) for s in sources]
+            rep = publish_dataset(srcs, settings, validated["passed"], storage_run_id(context["run_id"]))
+            v = rep.version
+            for uri in rep.docs:
+                log.info("Data Docs: %s", uri)
+            if v.version:
+                log.info("dataset %s: published v%d (+%d items, %d duplicates skipped); card %s", dataset,
+                         v.version, v.added, v.skipped_duplicates, open_storage(settings.storage).uri(v.card_key))
+            else:
+                log.info("dataset %s: nothing new; latest stays v%s", dataset, v.latest)
+            if v.missing_staged:
+                raise RuntimeError(f"{len(v.missing_staged)} admitted items have no staged copy: "
+                                   f"{v.missing_staged[:5]}; re-run their ingest batches")
+            return {"version": v.version, "latest": v.latest, "added": v.added, "members": v.members,
+                    "shards": len(v.shards), "bytes": v.bytes, "quarantined": validated["quarantined"]}
+
+        publish(validate(collect()))
     return dag
 
 

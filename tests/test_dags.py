@@ -174,3 +174,12 @@ def test_demo_ingest_and_curate_dags_run_end_to_end(tmp_path: Path) -> None:
     assert len(members) == len(set(members)) == 9
     assert not denied & set(members)
     assert not list((storage / "staging").rglob("*.mp4"))
+    # curate validated the batches (Data Docs in storage) and published v1 with its card and summary
+    latest = json.loads((storage / "datasets" / "demo" / "latest.json").read_text())
+    assert latest["version"] == 1
+    v1 = storage / "datasets" / "demo" / "v1"
+    for doc in ("manifest.json", "index.parquet", "CARD.md", "ATTRIBUTION.md", "PUBLIC_SUMMARY.md", "SHA256SUMS"):
+        assert (v1 / doc).exists(), doc
+    assert json.loads((v1 / "manifest.json").read_text())["members"] == 9
+    docs = list((storage / "validation" / "demo").rglob("index.html"))
+    assert docs, "Data Docs of the validations are stored"

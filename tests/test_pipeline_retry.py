@@ -45,11 +45,11 @@ def test_batch_failing_after_staging_then_retried_shards_each_item_once(
     again = pipeline.run_batch_ref(source, cf_home, "run-1", refs[1])  # a retry of a batch that had succeeded
     assert again["manifest_key"] == results[1]["manifest_key"]
 
-    report = pipeline.shard_refs(source, cf_home, [r["manifest_key"] for r in results])
+    report = pipeline.curate([source], cf_home, [r["manifest_key"] for r in results], "run-1").version
     keys = index_keys(Path(cf_home.storage))
     admitted = sum(r["counts"]["allow"] for r in results)
     assert admitted == 9
-    assert len(keys) == len(set(keys)) == admitted == report.members
+    assert len(keys) == len(set(keys)) == admitted == report.members == report.added
     assert report.missing_staged == []
     # The ledger has one row per candidate for this run, despite the failed attempt and the extra retry.
     ledger = pq.read_table(Path(cf_home.storage) / "ledger" / "demo_delivery" / "run=run-1").to_pylist()

@@ -79,7 +79,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     counts = asdict(result.counts)
     if args.json:
-        print(json.dumps({"run_id": result.run_id, "storage": settings.storage, **counts}))
+        cur = result.curation
+        v = cur.version if cur is not None else None
+        print(json.dumps({"run_id": result.run_id, "storage": settings.storage, **counts,
+                          "version": v.version if v else None, "latest": v.latest if v else None,
+                          "validation_blocked": len(cur.blocked) if cur else 0}))
         return 0
     table = Table(title=f"{source.name}  run {result.run_id}")
     for k in ("candidates", "allow", "deny", "defer", "review", "fetched", "quarantined", "sharded", "bytes"):
@@ -91,8 +95,21 @@ def _run(args: argparse.Namespace) -> int:
         out = Console(width=140)  # a log file or pipe: keep the table whole
     out.print(table)
     out.print(f"storage: {settings.storage}", highlight=False)
-    if result.shards and result.shards.missing_staged:
-        out.print(f"[yellow]warning:[/] {len(result.shards.missing_staged)} admitted items had no staged copy")
+    cur = result.curation
+    if cur is not None and cur.version is not None:
+        v = cur.version
+        made = f"published v{v.version} (+{v.added} items)" if v.version else "no new version (nothing new)"
+        out.print(f"dataset {v.dataset}: {made}; latest v{v.latest}: {v.members} items in {len(v.shards)} shards",
+                  highlight=False)
+        if v.card_key:
+            from clearframe.storage import open_storage
+
+            out.print(f"card: {open_storage(settings.storage).uri(v.card_key)}", highlight=False)
+        if v.missing_staged:
+            out.print(f"[yellow]warning:[/] {len(v.missing_staged)} admitted items had no staged copy")
+    if cur is not None and cur.blocked:
+        out.print(f"[yellow]validation blocked {len(cur.blocked)} batch(es), {cur.quarantined} items quarantined; "
+                  f"see {', '.join(b['docs'] for b in cur.blocked if b.get('docs'))}")
     return 0
 
 

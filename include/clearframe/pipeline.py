@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,6 @@ from clearframe.ledger import LedgerRow, ledger_key, write_ledger
 from clearframe.net import HostPoliteness, SessionPool
 from clearframe.probe import Prober
 from clearframe.records import Candidate, Decision, Fetched, Finding, MediaInfo, Verdict
-from clearframe.shard import ShardReport, existing_keys, shard_items
 from clearframe.storage import Storage, open_storage
 
 log = logging.getLogger("clearframe")
@@ -85,7 +85,7 @@ class RunResult:
     run_id: str
     counts: Counts = field(default_factory=Counts)
     batches: list[BatchResult] = field(default_factory=list)
-    shards: ShardReport | None = None
+    curation: CurationReport | None = None
 
 
 def attribution(title: str | None, creator: str | None, spdx: str | None, url: str | None) -> str:
@@ -233,7 +233,10 @@ def run_batch(ctx: Context, candidates: list[Candidate], run_id: str, batch_id: 
     """Gate, fetch and inspect one batch; stage admitted media; write its manifest and ledger part."""
     src = ctx.source
     outcomes = ctx.gate.evaluate(candidates)
-    sharded = sharded if sharded is not None else existing_keys(ctx.storage, src.dataset_name)
+    if sharded is None:
+        from clearframe.dataset import published_keys
+
+        sharded = published_keys(ctx.storage, src.dataset_name)
     items = [_Item(o, STATUS_FOR.get(o.result.decision, "allowed")) for o in outcomes]
     to_fetch = []
     for it in items:
@@ -322,26 +325,24 @@ def read_manifest(storage: Storage, key: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def shard_manifests(ctx: Context, manifest_keys: list[str]) -> ShardReport:
-    items = [it for k in manifest_keys for it in read_manifest(ctx.storage, k)]
-    return shard_items(ctx.storage, ctx.source.dataset_name, items, int(ctx.source.shard.target_bytes),
-                       ctx.work_dir / "shard")
-
-
 def run_source(source: Source, settings: Settings, *, limit: int | None = None, batch_size: int | None = None,
                dry_run: bool = False, storage: Storage | None = None,
                on_progress: Callable[[int], None] | None = None,
                on_discovered: Callable[[int], None] | None = None) -> RunResult:
+    from clearframe.dataset import published_keys
     from clearframe.sources import discover
 
     result = RunResult(run_id=new_run_id())
+    if not dry_run:
+        # Great Expectations takes seconds to import: load it while the network work runs.
+        threading.Thread(target=_preload_validation, name="cf-gx-import", daemon=True).start()
     with Context(source, settings, storage) as ctx:
         candidates = discover(source, settings, store_evidence=ctx.evidence.put, url_check=ctx.gate.check_list_url)
         if limit is not None:
             candidates = candidates[:limit]
         if on_discovered:
             on_discovered(len(candidates))
-        sharded = existing_keys(ctx.storage, source.dataset_name)
+        sharded = published_keys(ctx.storage, source.dataset_name)
         for n, batch in enumerate(batches(candidates, batch_size or source.batch_size)):
             br = run_batch(ctx, batch, result.run_id, f"{n:05d}", dry_run=dry_run, sharded=sharded)
             result.batches.append(br)
@@ -349,9 +350,20 @@ def run_source(source: Source, settings: Settings, *, limit: int | None = None, 
             if on_progress:
                 on_progress(len(batch))
         if not dry_run:
-            result.shards = shard_manifests(ctx, [b.manifest_key for b in result.batches])
-            result.counts.sharded = result.shards.members
+            result.curation = curate([source], settings, [b.manifest_key for b in result.batches], result.run_id,
+                                     storage=ctx.storage)
+            result.counts.quarantined += result.curation.quarantined
+            result.counts.sharded = result.curation.version.added if result.curation.version else 0
     return result
+
+
+def _preload_validation() -> None:
+    try:
+        import clearframe.validate as v
+
+        v._gx()  # noqa: SLF001 - the one place that imports great_expectations
+    except Exception:  # the real import, later, reports any problem
+        log.debug("preloading great_expectations failed", exc_info=True)
 
 
 # -- steps for an orchestrator: each takes and returns references only ------------------------------
@@ -398,13 +410,138 @@ def run_batch_ref(source: Source, settings: Settings, run_id: str, ref: dict[str
             "counts": asdict(result.counts)}
 
 
-def shard_refs(source: Source, settings: Settings, manifest_keys: list[str]) -> ShardReport:
-    with Context(source, settings) as ctx:
-        return shard_manifests(ctx, manifest_keys)
-
-
 def pending_manifests(settings: Settings, source_names: list[str]) -> list[str]:
-    """Every batch manifest of these sources (a manual curation run: shard whatever is still staged;
-    items already in a committed shard are skipped by the shard stage)."""
+    """Every batch manifest of these sources (a manual curation run: curate whatever is still staged;
+    items already in a published version are skipped by publication)."""
     store = open_storage(settings.storage)
     return [k for name in source_names for k in store.list(f"batches/{name}/") if k.endswith(".jsonl")]
+
+
+# -- curation: validate the batch manifests, then publish a dataset version ------------------------------
+
+
+@dataclass
+class CurationReport:
+    dataset: str
+    run_id: str
+    manifests: int = 0
+    passed: list[str] = field(default_factory=list)  # batch manifest keys that passed validation
+    blocked: list[dict[str, Any]] = field(default_factory=list)  # {manifest, items, reasons, docs}
+    quarantined: int = 0
+    docs: list[str] = field(default_factory=list)  # Data Docs URIs of every validation of this run
+    version: Any = None  # dataset.VersionReport
+
+
+def _quarantine_staged(store: Storage, item: dict[str, Any], run_id: str, reason: str, work: Path) -> None:
+    """A validated-out item: its staged media and why, under quarantine/, and no longer staged."""
+    base = f"quarantine/{item['source']}/run={run_id}/{item['key']}"
+    staged = item.get("staged")
+    if staged and store.exists(staged):
+        tmp = work / f"{item['key']}.media"
+        store.download(staged, tmp)
+        store.put_file(tmp, f"{base}.media")
+        tmp.unlink(missing_ok=True)
+        store.delete(staged)
+    store.put_bytes(f"{base}.json", json.dumps({"key": item["key"], "canonical_id": item.get("canonical_id"),
+                                                "reason": reason}, indent=1).encode())
+
+
+def validate_manifests(sources: list[Source], settings: Settings, manifest_keys: list[str], run_id: str, *,
+                       storage: Storage | None = None) -> CurationReport:
+    """The batch-manifest gate of curation (Great Expectations): a batch that fails a `fail` expectation
+    is not curated; each of its items goes to quarantine with the failed expectations as the reason."""
+    from clearframe.validate import validate_manifest
+
+    dataset = sources[0].dataset_name
+    store = storage or open_storage(settings.storage)
+    by_name = {s.name: s for s in sources}
+    report = CurationReport(dataset, run_id)
+    work = settings.work_dir / f"curate-{dataset}" / secrets.token_hex(4)
+    work.mkdir(parents=True, exist_ok=True)
+    registry = Registry(settings.registry_url)
+    try:
+        for key in manifest_keys:
+            items = read_manifest(store, key)
+            report.manifests += 1
+            if not items:
+                report.passed.append(key)
+                continue
+            src = by_name.get(items[0]["source"]) or sources[0]
+            batch = key.rsplit("/", 1)[-1].removesuffix(".jsonl")
+            res = validate_manifest(items, src, registry, storage=store, run_id=run_id, work_dir=work,
+                                    batch_id=f"{items[0]['source']}-{batch}",
+                                    severity=dict(src.validation.severity) or None)
+            log.info("%s", res.summary)
+            if res.docs_uri:
+                report.docs.append(res.docs_uri)
+            if res.passed:
+                report.passed.append(key)
+                continue
+            for it in items:
+                _quarantine_staged(store, it, run_id, f"failed validation: {res.reason(it['key'])} "
+                                   f"(Data Docs: {res.docs_uri})", work)
+            report.quarantined += len(items)
+            report.blocked.append({"manifest": key, "items": len(items), "docs": res.docs_uri,
+                                   "failed": sorted({o.name for o in res.results
+                                                     if not o.success and o.severity == "fail"})})
+    finally:
+        registry.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def publish_dataset(sources: list[Source], settings: Settings, manifest_keys: list[str], run_id: str, *,
+                    storage: Storage | None = None, report: CurationReport | None = None) -> CurationReport:
+    """Shard the validated items and publish the dataset's next version (dataset.publish_version), after
+    the shard-index and whole-version expectations pass; a failure publishes nothing."""
+    from clearframe import POLICY_VERSION
+    from clearframe.dataset import DatasetError, latest_version, publish_version
+    from clearframe.validate import validate_index, validate_version
+
+    dataset = sources[0].dataset_name
+    store = storage or open_storage(settings.storage)
+    report = report or CurationReport(dataset, run_id)
+    items = [it for k in manifest_keys for it in read_manifest(store, k)]
+    work = settings.work_dir / f"publish-{dataset}" / secrets.token_hex(4)
+    work.mkdir(parents=True, exist_ok=True)
+    registry = Registry(settings.registry_url)
+    severity = {k: v for s in sources for k, v in s.validation.severity.items()} or None
+
+    def before_commit(members: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        version = (latest_version(store, dataset) or 0) + 1
+        fresh = members.filter(pc.is_in(members.column("key"), value_set=pa.array(sorted({it["key"] for it in items}))))
+        for shard in sorted(set(fresh.column("shard").to_pylist())):
+            rows = fresh.filter(pc.equal(fresh.column("shard"), shard))
+            ir = validate_index(rows, sources, registry, storage=store, run_id=run_id, work_dir=work,
+                                shard=shard, dataset=dataset, severity=severity)
+            log.info("%s", ir.summary)
+            report.docs.append(ir.docs_uri)
+            if not ir.passed:
+                raise DatasetError(f"shard {shard} of {dataset!r} failed validation; nothing published. "
+                                   f"See {ir.docs_uri}")
+        vr = validate_version(members, sources, registry, storage=store, run_id=run_id, work_dir=work,
+                              version=f"v{version}", dataset=dataset, severity=severity)
+        log.info("%s", vr.summary)
+        report.docs.append(vr.docs_uri)
+        if not vr.passed:
+            raise DatasetError(f"version {version} of {dataset!r} failed validation; nothing published. "
+                               f"See {vr.docs_uri}")
+
+    try:
+        report.version = publish_version(store, dataset, items, target_bytes=int(sources[0].shard.target_bytes),
+                                         sources=sources, policy_version=POLICY_VERSION, now=None,
+                                         before_commit=before_commit)
+    finally:
+        registry.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def curate(sources: list[Source], settings: Settings, manifest_keys: list[str], run_id: str, *,
+           storage: Storage | None = None) -> CurationReport:
+    """Validate the batch manifests, then publish what passed as the dataset's next version."""
+    report = validate_manifests(sources, settings, manifest_keys, run_id, storage=storage)
+    return publish_dataset(sources, settings, report.passed, run_id, storage=storage, report=report)
