@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +60,7 @@ from run_bench import (  # noqa: E402
     child_env,
     expected,
     git_state,
+    published_hashes,
     run_clearframe,
     tool_versions,
     write_inputs,
@@ -194,15 +194,6 @@ def task_instances(plat: Platform, dag_id: str, run_id: str) -> list[dict[str, A
     return plat.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})["task_instances"]
 
 
-def shard_hashes(storage: Path) -> Counter[str]:
-    import pyarrow.parquet as pq
-
-    got: Counter[str] = Counter()
-    for idx in sorted((storage / "datasets").rglob("*.parquet")):
-        got.update(pq.read_table(idx, columns=["sha256"]).column("sha256").to_pylist())
-    return got
-
-
 def empty(folder: Path) -> None:
     if folder.exists():
         shutil.rmtree(folder)
@@ -228,7 +219,7 @@ def run_airflow(plat: Platform, site: BenchSite, corpus: Corpus, n: int, ingest:
     tis = task_instances(plat, ingest, run["dag_run_id"]) + task_instances(plat, curate, curate_run["dag_run_id"])
     bad = [f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis if t["state"] != "success"]
     want_hashes, want_bytes = expected(corpus, n)
-    got = shard_hashes(plat.storage)
+    got = published_hashes(plat.storage)
     problems = []
     if bad:
         problems.append(f"task instances not successful: {bad}")

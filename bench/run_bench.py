@@ -117,9 +117,20 @@ def expected(corpus: Corpus, n: int) -> tuple[Counter[str], int]:
     return Counter(c.sha256 for c in clips), sum(c.bytes for c in clips)
 
 
+def published_hashes(storage: Path) -> Counter[str]:
+    """sha256 of every member of the latest published version of each dataset in this storage."""
+    import pyarrow.parquet as pq
+
+    got: Counter[str] = Counter()
+    for latest in sorted((storage / "datasets").glob("*/latest.json")):
+        v = json.loads(latest.read_text())["version"]
+        idx = latest.parent / f"v{v}" / "index.parquet"
+        got.update(pq.read_table(idx, columns=["sha256"]).column("sha256").to_pylist())
+    return got
+
+
 def run_clearframe(src: Path, run_dir: Path, site: BenchSite, corpus: Corpus, n: int,
                    timeout: float, prefix: list[str] | None = None) -> dict[str, Any]:
-    import pyarrow.parquet as pq
 
     home, storage = run_dir / "home", run_dir / "storage"
     cmd = [*(prefix or [str(VENV_BIN / "clearframe")]), "run", str(src), "--storage", str(storage), "--json"]
@@ -134,9 +145,7 @@ def run_clearframe(src: Path, run_dir: Path, site: BenchSite, corpus: Corpus, n:
         raise BenchError(f"clearframe printed no JSON summary ({exc}):\n{proc.stdout[-2000:]}") from None
     want_hashes, want_bytes = expected(corpus, n)
     # Every item went through the whole flow and sits in a shard, byte for byte.
-    got_hashes: Counter[str] = Counter()
-    for idx in sorted((storage / "datasets").rglob("*.parquet")):
-        got_hashes.update(pq.read_table(idx, columns=["sha256"]).column("sha256").to_pylist())
+    got_hashes = published_hashes(storage)
     problems = [f"{k}={out.get(k)} (want {v})" for k, v in (
         ("candidates", n), ("allow", n), ("fetched", n), ("sharded", n), ("quarantined", 0),
         ("bytes", want_bytes)) if out.get(k) != v]

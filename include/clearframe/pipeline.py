@@ -446,10 +446,22 @@ def _quarantine_staged(store: Storage, item: dict[str, Any], run_id: str, reason
                                                 "reason": reason}, indent=1).encode())
 
 
+def _run_of(manifest_key_: str) -> str:
+    """(source, run) of a batch manifest key `batches/<source>/run=<id>/batch=<n>.jsonl`."""
+    parts = manifest_key_.split("/")
+    return "/".join(parts[1:3]) if len(parts) >= 4 and parts[2].startswith("run=") else manifest_key_
+
+
 def validate_manifests(sources: list[Source], settings: Settings, manifest_keys: list[str], run_id: str, *,
                        storage: Storage | None = None) -> CurationReport:
     """The batch-manifest gate of curation (Great Expectations): a batch that fails a `fail` expectation
-    is not curated; each of its items goes to quarantine with the failed expectations as the reason."""
+    is not curated; each of its items goes to quarantine with the failed expectations as the reason.
+
+    The batches of one ingest run are validated in one pass (GX has a fixed cost of about a second per
+    validation): their keys are unique across the run, as discovery de-duplicates candidates, so
+    uniqueness over the pass is uniqueness per batch plus across batches. A failure on some rows blocks
+    the batches holding those rows; a table-level failure blocks every batch of the pass.
+    """
     from clearframe.validate import validate_manifest
 
     dataset = sources[0].dataset_name
@@ -458,32 +470,38 @@ def validate_manifests(sources: list[Source], settings: Settings, manifest_keys:
     report = CurationReport(dataset, run_id)
     work = settings.work_dir / f"curate-{dataset}" / secrets.token_hex(4)
     work.mkdir(parents=True, exist_ok=True)
+    groups: dict[str, list[str]] = {}
+    for key in manifest_keys:
+        groups.setdefault(_run_of(key), []).append(key)
     registry = Registry(settings.registry_url)
     try:
-        for key in manifest_keys:
-            items = read_manifest(store, key)
-            report.manifests += 1
+        for group, keys in groups.items():
+            batches = {k: read_manifest(store, k) for k in keys}
+            report.manifests += len(keys)
+            items = [it for k in keys for it in batches[k]]
             if not items:
-                report.passed.append(key)
+                report.passed.extend(keys)
                 continue
             src = by_name.get(items[0]["source"]) or sources[0]
-            batch = key.rsplit("/", 1)[-1].removesuffix(".jsonl")
             res = validate_manifest(items, src, registry, storage=store, run_id=run_id, work_dir=work,
-                                    batch_id=f"{items[0]['source']}-{batch}",
-                                    severity=dict(src.validation.severity) or None)
+                                    batch_id=group.replace("/", "-"), severity=dict(src.validation.severity) or None)
             log.info("%s", res.summary)
             if res.docs_uri:
                 report.docs.append(res.docs_uri)
-            if res.passed:
-                report.passed.append(key)
-                continue
-            for it in items:
-                _quarantine_staged(store, it, run_id, f"failed validation: {res.reason(it['key'])} "
-                                   f"(Data Docs: {res.docs_uri})", work)
-            report.quarantined += len(items)
-            report.blocked.append({"manifest": key, "items": len(items), "docs": res.docs_uri,
-                                   "failed": sorted({o.name for o in res.results
-                                                     if not o.success and o.severity == "fail"})})
+            failed = [o for o in res.results if not o.success and o.severity == "fail"]
+            everything = any(not o.keys for o in failed)
+            bad_keys = {k for o in failed for k in o.keys}
+            for key in keys:
+                blocked = not res.passed and (everything or any(it["key"] in bad_keys for it in batches[key]))
+                if not blocked:
+                    report.passed.append(key)
+                    continue
+                for it in batches[key]:
+                    why = res.reason(it["key"]) or f"failed validation (manifest): {', '.join(o.name for o in failed)}"
+                    _quarantine_staged(store, it, run_id, f"{why} (Data Docs: {res.docs_uri})", work)
+                report.quarantined += len(batches[key])
+                report.blocked.append({"manifest": key, "items": len(batches[key]), "docs": res.docs_uri,
+                                       "failed": sorted({o.name for o in failed})})
     finally:
         registry.close()
         shutil.rmtree(work, ignore_errors=True)

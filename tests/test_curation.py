@@ -1,0 +1,73 @@
+"""Curation end to end on the demo delivery: GX blocks the batch that fails, the rest is published."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clearframe import pipeline
+from clearframe.config import Settings, load_source
+from clearframe.dataset import latest_version, read_version_manifest, version_index
+from clearframe.gate.registry import Registry
+from clearframe.storage import open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ingest(cf_home: Settings, run_id: str) -> tuple[list[str], list[list[dict]]]:
+    source = load_source(ROOT / "include" / "sources" / "demo_delivery.yaml")
+    refs = pipeline.plan_batches(source, cf_home, run_id, batch_size=4)
+    keys = [pipeline.run_batch_ref(source, cf_home, run_id, r)["manifest_key"] for r in refs]
+    store = open_storage(cf_home.storage)
+    return keys, [pipeline.read_manifest(store, k) for k in keys]
+
+
+def test_a_batch_with_an_item_opted_out_after_ingest_is_quarantined_and_the_rest_published(
+        cf_home: Settings) -> None:
+    import subprocess
+
+    subprocess.run([str(ROOT / ".venv" / "bin" / "clearframe"), "demo"], check=True, capture_output=True)
+    source = load_source(ROOT / "include" / "sources" / "demo_delivery.yaml")
+    keys, batches = _ingest(cf_home, "run-a")
+    assert len(keys) == 3 and all(batches)
+    victim = batches[1][0]
+    reg = Registry(cf_home.registry_url)
+    reg.add("hash", victim["sha256"], requested_by="rights holder", reason="takedown after ingest")
+    reg.close()
+
+    report = pipeline.curate([source], cf_home, keys, "cur-1")
+    assert [b["manifest"] for b in report.blocked] == [keys[1]]
+    assert any(f.startswith("optout_registry") for f in report.blocked[0]["failed"])
+    assert report.quarantined == len(batches[1])
+    store = open_storage(cf_home.storage)
+    why = json.loads(store.get_bytes(f"quarantine/demo_delivery/run=cur-1/{victim['key']}.json"))
+    assert "optout_registry" in why["reason"] and "Data Docs" in why["reason"]
+    assert store.exists(f"quarantine/demo_delivery/run=cur-1/{victim['key']}.media")
+    assert not store.exists(victim["staged"])  # no longer staged: never published by a later run
+
+    v = report.version
+    assert v.version == 1 and latest_version(store, "demo") == 1
+    members = set(version_index(store, "demo").column("key").to_pylist())
+    assert members == {it["key"] for b in (batches[0], batches[2]) for it in b}
+    assert read_version_manifest(store, "demo")["members"] == len(members)
+    assert any(u.endswith("index.html") for u in report.docs)
+
+    again = pipeline.curate([source], cf_home, [keys[0], keys[2]], "cur-2")
+    assert again.version.version is None and again.version.latest == 1  # nothing new, no new version
+
+
+def test_a_table_level_failure_blocks_every_batch_of_the_run(cf_home: Settings) -> None:
+    import subprocess
+
+    subprocess.run([str(ROOT / ".venv" / "bin" / "clearframe"), "demo"], check=True, capture_output=True)
+    source = load_source(ROOT / "include" / "sources" / "demo_delivery.yaml")
+    keys, batches = _ingest(cf_home, "run-b")
+    store = open_storage(cf_home.storage)
+    # A manifest written by an older, incompatible writer: a required column is missing everywhere.
+    for k, items in zip(keys, batches, strict=True):
+        for it in items:
+            it.pop("decision", None)
+        store.put_bytes(k, "".join(json.dumps(it) + "\n" for it in items).encode())
+    report = pipeline.curate([source], cf_home, keys, "cur-3")
+    assert {b["manifest"] for b in report.blocked} == set(keys)
+    assert report.version.version is None and latest_version(store, "demo") is None
