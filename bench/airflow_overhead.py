@@ -233,8 +233,9 @@ def run_airflow(plat: Platform, site: BenchSite, corpus: Corpus, n: int, ingest:
     # Where the time went, from Airflow's own timestamps (seconds after the ingest run was queued).
     q0 = ts(ingest_run["queued_at"]) or 0.0
     by_task: dict[str, list[dict[str, Any]]] = {}
-    for t in tis:
-        by_task.setdefault(t["task_id"], []).append(t)
+    for t in tis:  # "ingest.publish" and "curate.publish" are different tasks with the same id
+        stage = "ingest" if t["dag_id"] == ingest else "curate"
+        by_task.setdefault(f"{stage}.{t['task_id']}", []).append(t)
 
     def span(task_id: str) -> dict[str, float]:
         group = by_task.get(task_id, [])
@@ -243,7 +244,7 @@ def run_airflow(plat: Platform, site: BenchSite, corpus: Corpus, n: int, ingest:
         return {"tasks": len(group), "first_start": min(starts) - q0, "last_end": max(ends) - q0,  # type: ignore[type-var,operator]
                 "busy_s": sum(t["duration"] or 0.0 for t in group)}
 
-    phases = {k: span(k) for k in ("discover", "gate_fetch_inspect", "publish", "collect", "shard")}
+    phases = {k: span(k) for k in by_task}
     phases["curate_queued_at"] = {"at": (ts(curate_run["queued_at"]) or 0.0) - q0}
     return {"tool": "airflow", "wall_s": wall, "ingest_s": t_ingest, "items": sum(got.values()),
             "bytes": want_bytes, "requests": reqs, "ingest_run": run["dag_run_id"],
@@ -254,7 +255,7 @@ def markdown(rounds: list[dict[str, Any]], summary: dict[str, Any], n: int, batc
     head = ("| round | `clearframe run` s | Airflow s (trigger → curate success) | of which ingest DAG s | "
             "mapped batches busy s | ratio Airflow / run |\n|---:|---:|---:|---:|---:|---:|")
     rows = [f"| {r['round']} | {r['run']['wall_s']:.1f} | {r['airflow']['wall_s']:.1f} | "
-            f"{r['airflow']['ingest_s']:.1f} | {r['airflow']['phases']['gate_fetch_inspect']['busy_s']:.1f} | "
+            f"{r['airflow']['ingest_s']:.1f} | {r['airflow']['phases']['ingest.gate_fetch_inspect']['busy_s']:.1f} | "
             f"{r['ratio']:.2f}x |" for r in rounds]
     rows.append(f"| **median** | {summary['run_s']:.1f} | {summary['airflow_s']:.1f} | | | "
                 f"**{summary['ratio']:.2f}x** |")
