@@ -85,6 +85,14 @@ def _alive(p: psutil.Process) -> bool:
         return False
 
 
+def _cmdline(p: psutil.Process) -> str:
+    """A process's command line, or "" for one that exited meanwhile (a task process not yet reaped)."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -519,7 +527,7 @@ def test_ctrl_c_stops_everything(platform: Platform) -> None:
     plat = platform
     started = plat.tree()
     sessions = plat.sessions()
-    names = " ".join(" ".join(p.cmdline()) for p in started)
+    names = " ".join(_cmdline(p) for p in started)
     assert "clearframe.demo_site" in names and "airflow standalone" in names and "airflow scheduler" in names, names
     assert len(sessions) >= 3, sessions  # the script's, the demo site's and airflow standalone's
     assert _port_open(plat.ports["api"]) and _port_open(DEMO_SITE_PORT)
