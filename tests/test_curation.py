@@ -71,3 +71,19 @@ def test_a_table_level_failure_blocks_every_batch_of_the_run(cf_home: Settings) 
     report = pipeline.curate([source], cf_home, keys, "cur-3")
     assert {b["manifest"] for b in report.blocked} == set(keys)
     assert report.version.version is None and latest_version(store, "demo") is None
+
+
+def test_new_shards_of_a_later_version_are_validated_on_their_own_and_with_the_version(
+        cf_home: Settings) -> None:
+    import subprocess
+
+    subprocess.run([str(ROOT / ".venv" / "bin" / "clearframe"), "demo"], check=True, capture_output=True)
+    source = load_source(ROOT / "include" / "sources" / "demo_delivery.yaml")
+    keys, batches = _ingest(cf_home, "run-c")
+    first = pipeline.curate([source], cf_home, keys[:1], "cur-5")
+    assert first.version.version == 1
+    # v1's shards are the whole version: the version suite (a superset of the index suite) checks them once
+    assert [u for u in first.docs if "/index/" in u] == [] and any("/version/" in u for u in first.docs)
+    second = pipeline.curate([source], cf_home, keys[1:], "cur-6")
+    assert second.version.version == 2 and second.version.added == sum(len(b) for b in batches[1:])
+    assert any("/index/" in u for u in second.docs) and any("/version/" in u for u in second.docs)
