@@ -96,7 +96,7 @@ from urllib.parse import urlsplit
 
 import http_sf
 
-from clearframe.gate.robots import AI_TRAINING_TOKENS
+from clearframe.gate.robots import AI_TRAINING_TOKENS, RobotsLine, split_lines
 from clearframe.records import Finding, Verdict
 
 __all__ = [
@@ -433,15 +433,7 @@ def content_signal_header(
 
 # --- robots.txt rules (ATTACH §3) ----------------------------------------------------------------------
 
-_USER_AGENT = {"user-agent", "useragent", "user agent"}
-_SITE_WIDE = {"sitemap", "sitemaps", "site-map", "host"}  # neither belong to a group nor end one
-# Field names protego knows besides user-agent and site-wide lines (see `_field`).
-_RULE_WORDS = {
-    "allow", "disallow", "dissallow", "dissalow", "disalow", "diasllow", "disallaw", "crawl-delay",
-    "crawl delay", "request-rate", "request rate", "visit-time", "visit time",
-}
 _KINDS = ("content-usage", "content-signal")
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # as clearframe.gate.robots reads a product token
 
 
 @dataclass(frozen=True)
@@ -457,14 +449,6 @@ class _Rule:
         return len(self.path)
 
 
-def _agent(value: str) -> str | None:
-    value = value.strip()
-    if value.startswith("*") and (len(value) == 1 or value[1].isspace()):
-        return "*"
-    m = _TOKEN.match(value)
-    return m.group(0).lower() if m else None
-
-
 def _rule_value(kind: str, lineno: int, value: str, text: str) -> _Rule:
     """ATTACH §3.2: a leading "/" starts a path that ends at the first SP or HTAB."""
     value = value.strip(" \t")
@@ -476,67 +460,17 @@ def _rule_value(kind: str, lineno: int, value: str, text: str) -> _Rule:
     return _Rule(lineno, kind, "/", value, text)
 
 
-_KNOWN = _USER_AGENT | _RULE_WORDS | _SITE_WIDE
-
-
-def _field(body: str) -> tuple[str, str] | None:
-    """(lower-cased field, value) of a comment-free line, read as protego (and clearframe.gate.robots)
-    read it, so that both modules agree on which lines open and end groups."""
-    name: str | None = None
-    value = ""
-    if ":" in body:
-        name, raw = body.split(":", 1)
-        name = name.strip().lower()
-        value = raw.strip()
-        if name in _KNOWN or not raw or raw[0].isspace():
-            return name, value
-    words = body.split()
-    for n in (1, 2):
-        head = " ".join(words[:n]).lower()
-        if head in _KNOWN:
-            return head, " ".join(words[n:])
-    return None if name is None else (name, value)
-
-
 def _split(text: str) -> tuple[dict[str, list[_Rule]], list[_Rule]]:
     """Content-Usage / Content-Signal rules per agent (groups naming the same agent merged, RFC 9309
-    §2.2.1), and the rules that come before any User-agent line."""
-    groups: dict[str, list[_Rule]] = {}
-    outside: list[_Rule] = []
-    current: list[list[_Rule]] | None = None
-    in_agent_run = False
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        if lineno == 1:
-            raw = raw.lstrip("\ufeff")
-        body = raw.split("#", 1)[0].strip()  # ATTACH §3.2: the rule value ends at the first "#"
-        if not body:
-            continue
-        parsed = _field(body)
-        if parsed is None:
-            continue
-        name, value = parsed
-        if name in _USER_AGENT:
-            if not in_agent_run:
-                current = []
-                in_agent_run = True
-            agent = _agent(value)
-            if agent is not None and current is not None:
-                rules = groups.setdefault(agent, [])
-                if not any(rules is c for c in current):
-                    current.append(rules)
-            continue
-        if name in _SITE_WIDE:
-            continue
-        in_agent_run = False
-        if name not in _KINDS:
-            continue
-        rule = _rule_value(name, lineno, value, body.strip())
-        if current is None:
-            outside.append(rule)
-        else:
-            for rules in current:
-                rules.append(rule)
-    return groups, outside
+    §2.2.1), and the rules that come before any User-agent line. Lines are split into groups by
+    clearframe.gate.robots, so the two signals always agree on which group a line belongs to; a rule's
+    value ends at the first "#" (ATTACH §3.2), as every robots.txt line does."""
+    groups, outside = split_lines(text)
+
+    def rules(lines: list[RobotsLine]) -> list[_Rule]:
+        return [_rule_value(ln.field, ln.lineno, ln.value, ln.text) for ln in lines if ln.field in _KINDS]
+
+    return {agent: rules(lines) for agent, lines in groups.items()}, rules(outside)
 
 
 # --- RFC 9309 §2.2.2 path matching ----------------------------------------------------------------

@@ -176,16 +176,28 @@ class _Line:
     text: str  # the line without its comment
 
 
+RobotsLine = _Line  # one directive line of a robots.txt, as split_lines returns it
+
+
 def _split_groups(text: str) -> dict[str, list[_Line]]:
-    """Every agent named in the file -> the merged rule lines of all groups naming it (RFC 9309 §2.2.1).
+    """Every agent named in the file -> the merged rule lines of all groups naming it (RFC 9309 §2.2.1)."""
+    return split_lines(text)[0]
+
+
+def split_lines(text: str) -> tuple[dict[str, list[_Line]], list[_Line]]:
+    """The file's lines by group: agent -> the merged lines of all groups naming it (RFC 9309 §2.2.1), and
+    the lines that come before any user-agent line (other signals, e.g. AIPREF, read those too).
 
     A run of user-agent lines opens a group; the group's lines follow until the next user-agent line
     that comes after a non-user-agent line (sitemap/host lines neither belong to nor end a group).
     """
     groups: dict[str, list[_Line]] = {}
-    current: list[list[_Line]] = []
+    outside: list[_Line] = []
+    current: list[list[_Line]] | None = None
     in_agent_run = False
     for lineno, raw in enumerate(text.splitlines(), 1):
+        if lineno == 1:
+            raw = raw.lstrip("\ufeff")
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -198,7 +210,7 @@ def _split_groups(text: str) -> dict[str, list[_Line]]:
                 current = []
                 in_agent_run = True
             name = _agent_name(value) if value else None
-            if name is not None:
+            if name is not None and current is not None:
                 rules = groups.setdefault(name, [])
                 if not any(rules is c for c in current):
                     current.append(rules)
@@ -206,9 +218,12 @@ def _split_groups(text: str) -> dict[str, list[_Line]]:
         if fld in _SITE_WIDE:
             continue
         in_agent_run = False
-        for rules in current:
-            rules.append(_Line(lineno, fld, value, line))
-    return groups
+        if current is None:
+            outside.append(_Line(lineno, fld, value, line))
+        else:
+            for rules in current:
+                rules.append(_Line(lineno, fld, value, line))
+    return groups, outside
 
 
 # --- one agent's merged group, evaluated by protego ---------------------------------------------------
