@@ -21,6 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/clearframe/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     AIRFLOW__CORE__EXECUTOR=CeleryExecutor \
+    AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY=120 \
+    AIRFLOW__CORE__HOSTNAME_CALLABLE=clearframe.fleet.worker_hostname \
     AIRFLOW_CONFIG=/var/lib/clearframe/airflow/airflow.cfg \
     AIRFLOW__LOGGING__BASE_LOG_FOLDER=/var/lib/clearframe/airflow/logs \
     AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY=/var/lib/clearframe/airflow/logs/dag_processor \

@@ -4,7 +4,8 @@ Scheduled on the `clearframe_admitted__<dataset>` asset that ingest DAGs update:
 
 collect -> validate -> publish
 
-- collect: the batch manifests named by the triggering asset events (or, on a manual run, every staged one);
+- collect: the batch manifests named by the triggering asset events, plus any that no curation has settled
+  yet (published, or quarantined by validation);
 - validate: Great Expectations on each batch manifest, as a blocking gate: a failing batch is not
   curated and its items go to quarantine with the failed expectations as the reason;
 - publish: shard what passed, validate each new shard's index and the whole version, then publish
@@ -41,23 +42,27 @@ def build_curate_dag(dataset: str, sources: list[Source]) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["clearframe", "stage:curate", f"dataset:{dataset}"],
-        default_args={"owner": "clearframe", "retries": 2, "retry_delay": dt.timedelta(minutes=2)},
+        default_args={"owner": "clearframe", "retries": 2},  # delay: [core] default_task_retry_delay
     ) as dag:
 
         @task(queue="media")
         def collect(**context: Any) -> list[str]:
-            """The batch manifests named by the asset events that triggered this run."""
-            keys: list[str] = []
+            """The batch manifests named by the triggering asset events, plus every one still pending.
+
+            Airflow folds an event that arrives while this DAG's next run is being queued into the run
+            after it, so the events alone could leave admitted items waiting for another ingest run."""
+            from clearframe.config import Settings
+            from clearframe.pipeline import pending_manifests
+
+            named: list[str] = []
             for events in (context.get("triggering_asset_events") or {}).values():
                 for ev in events:
-                    keys.extend((ev.extra or {}).get("manifest_keys", []))
-            if not keys:  # a manual run: curate whatever the dataset's sources have staged
-                from clearframe.config import Settings
-                from clearframe.pipeline import pending_manifests
-
-                keys = pending_manifests(Settings.from_env(), [s.name for s in sources])
-            log.info("%d batch manifests to curate", len(keys))
-            return sorted(set(keys))
+                    named.extend((ev.extra or {}).get("manifest_keys", []))
+            pending = pending_manifests(Settings.from_env(), [s.name for s in sources])
+            keys = sorted(set(named) | set(pending))
+            log.info("%d batch manifests to curate: %d named by asset events, %d more pending", len(keys),
+                     len(set(named)), len(set(pending) - set(named)))
+            return keys
 
         @task(queue="media")
         def validate(manifest_keys: list[str], **context: Any) -> dict[str, Any]:

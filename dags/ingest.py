@@ -48,7 +48,7 @@ def build_ingest_dag(source: Source) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["clearframe", "stage:ingest", f"source:{source.name}", f"kind:{source.kind}"],
-        default_args={"owner": "clearframe", "retries": 2, "retry_delay": dt.timedelta(minutes=2)},
+        default_args={"owner": "clearframe", "retries": 2},  # delay: [core] default_task_retry_delay
         params={
             "limit": Param(None, type=["null", "integer"], minimum=1,
                            description="At most this many candidates (empty: all)."),

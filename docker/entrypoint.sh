@@ -6,6 +6,7 @@
 #   worker-ingest | worker-media | worker-default           a Celery worker for one queue
 #   init                                                    migrate the metadata DB, import the source pools
 #   clearframe ARGS... | airflow ARGS...                    the CLIs
+#   exec COMMAND ARGS...                                    any command (one-off admin tasks, e.g. python -c)
 #   healthcheck [COMPONENT]                                 the check that fits the running component
 #
 # Worker concurrency (task processes per worker), overridable per queue:
@@ -15,6 +16,10 @@
 #   default CLEARFRAME_DEFAULT_CONCURRENCY  default 2 x vCPUs: light bookkeeping tasks.
 # vCPUs are the container's CPU quota (cgroup cpu.max) when it is set, else `nproc`.
 #
+# Names and binding: CLEARFRAME_WORKER_NAME names a worker (Celery node `<queue>@<name>`, and the host name
+# its task instances record); default the host name. CLEARFRAME_API_HOST (default 0.0.0.0) and
+# CLEARFRAME_API_WORKERS (default 2) for the API server.
+#
 # CLEARFRAME_ENTRYPOINT_DRY_RUN=1 prints each command (one per line, shell-quoted) instead of running it;
 # tests/test_dockerfile.py uses it to check every command against the real CLIs without starting anything.
 set -euo pipefail
@@ -23,7 +28,7 @@ STATE=${CLEARFRAME_COMPONENT_FILE:-/tmp/clearframe-component}
 CELERY_APP=airflow.providers.celery.executors.celery_executor.app
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
 }
 
 dry() { [ "${CLEARFRAME_ENTRYPOINT_DRY_RUN:-0}" = 1 ]; }
@@ -87,12 +92,18 @@ prepare() {
   dry || printf '%s\n' "$1" > "$STATE"
 }
 
+# The worker's name: CLEARFRAME_WORKER_NAME when set (several workers on one host), else the host name.
+# With AIRFLOW__CORE__HOSTNAME_CALLABLE=clearframe.fleet.worker_hostname, task instances record the same name.
+node_name() {
+  echo "${CLEARFRAME_WORKER_NAME:-$(hostname)}"
+}
+
 worker() {
   local component=$1 queue=$2 concurrency=$3
   require_shared_secrets
   prepare "$component"
   run_exec airflow celery worker --queues "$queue" --concurrency "$concurrency" \
-    --celery-hostname "$queue@$(hostname)" --without-mingle --without-gossip
+    --celery-hostname "$queue@$(node_name)" --without-mingle --without-gossip
 }
 
 healthcheck() {
@@ -110,8 +121,8 @@ healthcheck() {
     worker-ingest|worker-media|worker-default)
       local queue=${component#worker-}
       [ "$queue" = default ] && queue=${AIRFLOW__OPERATORS__DEFAULT_QUEUE:-default}
-      run_exec celery --app "$CELERY_APP" inspect ping --timeout 10 --destination "$queue@$(hostname)" ;;
-    clearframe|airflow|init) run_exec clearframe --help ;;
+      run_exec celery --app "$CELERY_APP" inspect ping --timeout 10 --destination "$queue@$(node_name)" ;;
+    clearframe|airflow|init|exec) run_exec clearframe --help ;;
     *) echo "entrypoint: no healthcheck for component '$component'" >&2; exit 2 ;;
   esac
 }
@@ -126,7 +137,7 @@ case "$component" in
   api-server)
     require_shared_secrets
     prepare "$component"
-    run_exec airflow api-server --host 0.0.0.0 --port "${AIRFLOW__API__PORT:-8080}" \
+    run_exec airflow api-server --host "${CLEARFRAME_API_HOST:-0.0.0.0}" --port "${AIRFLOW__API__PORT:-8080}" \
       --workers "${CLEARFRAME_API_WORKERS:-2}" --proxy-headers ;;
   worker-ingest)
     n=$(vcpus); d=$((2 * n)); [ "$d" -ge 4 ] || d=4
@@ -145,6 +156,10 @@ case "$component" in
   clearframe|airflow)
     prepare "$component"
     run_exec "$component" "$@" ;;
+  exec)
+    [ $# -gt 0 ] || { echo "entrypoint: exec needs a command, e.g. exec python -c '...'" >&2; exit 2; }
+    prepare exec
+    run_exec "$@" ;;
   healthcheck)
     healthcheck "${1:-}" ;;
   ""|-h|--help|help)

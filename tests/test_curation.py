@@ -87,3 +87,40 @@ def test_new_shards_of_a_later_version_are_validated_on_their_own_and_with_the_v
     second = pipeline.curate([source], cf_home, keys[1:], "cur-6")
     assert second.version.version == 2 and second.version.added == sum(len(b) for b in batches[1:])
     assert any("/index/" in u for u in second.docs) and any("/version/" in u for u in second.docs)
+
+
+def test_curation_settles_manifests_and_picks_up_those_no_event_named(cf_home: Settings) -> None:
+    """A curate run takes the manifests still pending as well as those named to it, so a batch whose asset
+    event was folded into a later run (or lost) is not left behind; settled ones are not taken again."""
+    import subprocess
+
+    subprocess.run([str(ROOT / ".venv" / "bin" / "clearframe"), "demo"], check=True, capture_output=True)
+    source = load_source(ROOT / "include" / "sources" / "demo_delivery.yaml")
+    keys, batches = _ingest(cf_home, "run-d")
+    store = open_storage(cf_home.storage)
+    assert sorted(pipeline.pending_manifests(cf_home, ["demo_delivery"])) == sorted(keys)
+
+    victim = batches[2][0]
+    reg = Registry(cf_home.registry_url)
+    reg.add("hash", victim["sha256"], requested_by="rights holder", reason="takedown after ingest")
+    reg.close()
+    first = pipeline.curate([source], cf_home, [keys[0], keys[2]], "cur-7")  # keys[1]'s event never came
+    assert [b["manifest"] for b in first.blocked] == [keys[2]]
+    settled = json.loads(store.get_bytes(pipeline.settled_key(keys[0])))
+    assert settled == {"manifest": keys[0], "outcome": "published", "curate_run": "cur-7", "version": 1,
+                       "at": settled["at"]}
+    assert json.loads(store.get_bytes(pipeline.settled_key(keys[2])))["outcome"] == "quarantined"
+    assert pipeline.pending_manifests(cf_home, ["demo_delivery", "other"]) == [keys[1]]
+
+    pending = pipeline.pending_manifests(cf_home, ["demo_delivery"])
+    second = pipeline.curate([source], cf_home, pending, "cur-8")
+    assert second.version.version == 2 and second.version.added == len(batches[1])
+    assert pipeline.pending_manifests(cf_home, ["demo_delivery"]) == []
+
+
+def test_settled_key_refuses_what_is_not_a_batch_manifest() -> None:
+    import pytest
+
+    assert pipeline.settled_key("batches/s/run=r/batch=00001.jsonl") == "curated/s/run=r/batch=00001.json"
+    with pytest.raises(ValueError, match="not a batch manifest key"):
+        pipeline.settled_key("ledger/s/run=r/batch=00001.parquet")

@@ -47,7 +47,7 @@ for d in bag.dags.values():
     out["dags"][d.dag_id] = {
         "tags": sorted(d.tags), "doc_md": d.doc_md or "", "catchup": d.catchup,
         "max_active_runs": d.max_active_runs, "schedule": type(d.timetable).__name__,
-        "tasks": {t.task_id: {"retries": t.retries, "queue": t.queue, "pool": t.pool,
+        "tasks": {t.task_id: {"retries": t.retries, "retry_delay": t.retry_delay.total_seconds(), "queue": t.queue, "pool": t.pool,
                               "map_index_template": getattr(t, "map_index_template", None)} for t in d.tasks},
         "params": sorted(d.params.keys()),
     }
@@ -82,6 +82,16 @@ def test_every_dag_follows_house_rules(bag: dict) -> None:
         assert d["max_active_runs"] == 1, dag_id
         for task_id, t in d["tasks"].items():
             assert t["retries"] >= 1, (dag_id, task_id)
+
+
+def test_retry_delay_is_the_deployments_setting(tmp_path: Path) -> None:
+    """The retry delay is [core] default_task_retry_delay (the image sets 120 s), not a constant in the DAGs:
+    the fleet test shortens it to see a lost worker's batch retried within seconds."""
+    report = dagbag_report(airflow_env(tmp_path, AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY="7"))
+    delays = {t["retry_delay"] for d in report["dags"].values() for t in d["tasks"].values()}
+    assert delays == {7.0}
+    assert "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY=120" in (ROOT / "Dockerfile").read_text()
+    assert "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY:-120" in (ROOT / "scripts" / "start").read_text()
 
 
 def test_ingest_dags_route_work_to_queues_and_pools(bag: dict) -> None:

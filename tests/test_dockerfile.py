@@ -663,3 +663,26 @@ def test_unknown_component_is_an_error():
     assert r.returncode == 2 and "unknown component" in r.stderr
     r = entry("healthcheck", "worker-gpu")
     assert r.returncode == 2
+
+
+def test_a_named_worker_uses_its_name_for_celery_and_its_healthcheck():
+    """Several workers on one host (the fleet test) are told apart by CLEARFRAME_WORKER_NAME; task
+    instances record the same name through clearframe.fleet.worker_hostname (the image's hostname_callable)."""
+    env = {"CLEARFRAME_WORKER_NAME": "ingest-7"}
+    (worker,) = commands("worker-ingest", extra_env=env)
+    assert worker[worker.index("--celery-hostname") + 1] == "ingest@ingest-7"
+    (hc,) = commands("healthcheck", "worker-ingest", extra_env=env)
+    assert hc[hc.index("--destination") + 1] == "ingest@ingest-7"
+    assert "AIRFLOW__CORE__HOSTNAME_CALLABLE=clearframe.fleet.worker_hostname" in DOCKERFILE.read_text()
+
+
+def test_api_server_bind_address_and_workers_can_be_set():
+    (api,) = commands("api-server", extra_env={"CLEARFRAME_API_HOST": "127.0.0.1", "CLEARFRAME_API_WORKERS": "3"})
+    assert api[api.index("--host") + 1] == "127.0.0.1" and api[api.index("--workers") + 1] == "3"
+
+
+def test_exec_runs_a_one_off_command_and_refuses_an_empty_one():
+    (cmd,) = commands("exec", "python", "-c", "print('a b')")
+    assert cmd == ["python", "-c", "print('a b')"]
+    r = entry("exec")
+    assert r.returncode == 2 and "exec needs a command" in r.stderr

@@ -326,14 +326,58 @@ def services(airflow: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[st
     return out
 
 
+ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
+IMAGE_ENTRYPOINT = "/opt/clearframe/docker/entrypoint.sh"  # the Dockerfile's ENTRYPOINT
+COMPONENTS = ("scheduler", "api-server", "dag-processor", "triggerer", "worker-ingest", "worker-media",
+              "worker-default", "init")
+
+
+def resolved_commands(container: dict[str, Any]) -> list[str]:
+    """What the container runs. A container that keeps the image's entrypoint names a component; the
+    real entrypoint, in dry-run mode with the container's literal environment, prints the commands it
+    would run for it (the last one is exec'd)."""
+    if "EntryPoint" in container:
+        return [" ".join([*container["EntryPoint"], *container.get("Command", [])])]
+    env = {e["Name"]: e["Value"] for e in container.get("Environment", []) if isinstance(e["Value"], str)}
+    done = subprocess.run([str(ENTRYPOINT), *container["Command"]], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", **env, "CLEARFRAME_ENTRYPOINT_DRY_RUN": "1"})
+    assert done.returncode == 0, f"{container['Name']}: entrypoint {container['Command']}: {done.stderr}"
+    return done.stdout.strip().splitlines()
+
+
 def command_line(container: dict[str, Any]) -> str:
-    return " ".join([*container.get("EntryPoint", []), *container.get("Command", [])])
+    return resolved_commands(container)[-1]
 
 
 def test_every_container_runs_the_one_image(airflow):
     for name, (_, container) in services(airflow).items():
         assert container["Image"] == {"Ref": "ImageUri"}, name
     assert "ImageUri" in airflow["Parameters"]
+
+
+def test_airflow_containers_start_through_the_image_entrypoint(airflow):
+    """Every Airflow container names a component of docker/entrypoint.sh, so it gets the entrypoint's
+    shared-secret guard and queue sizing, and ECS runs the entrypoint's healthcheck for that component."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f'ENTRYPOINT ["{IMAGE_ENTRYPOINT}"]' in dockerfile
+    seen = set()
+    for td_name, td in resources(airflow, "AWS::ECS::TaskDefinition").items():
+        for c in td["Properties"]["ContainerDefinitions"]:
+            if c["Name"] == "queue-metrics":
+                continue
+            assert "EntryPoint" not in c, f"{td_name}/{c['Name']} overrides the image's entrypoint"
+            component = c["Command"][0]
+            assert component in COMPONENTS and len(c["Command"]) == 1, (td_name, c["Command"])
+            seen.add(component)
+            secrets = {s["Name"] for s in c.get("Secrets", [])}
+            assert {"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"} <= secrets, (td_name, secrets)
+            if component != "init":
+                assert c["HealthCheck"]["Command"] == ["CMD", IMAGE_ENTRYPOINT, "healthcheck", component], td_name
+    assert seen == set(COMPONENTS)
+    init = [c for td in resources(airflow, "AWS::ECS::TaskDefinition").values()
+            for c in td["Properties"]["ContainerDefinitions"] if c["Command"] == ["init"]]
+    assert [line.split(" ")[:3] for line in resolved_commands(init[0])] == [
+        ["airflow", "db", "migrate"], ["clearframe", "pools"], ["airflow", "pools", "import"]]
 
 
 def test_control_plane_runs_as_four_services(airflow):
@@ -407,3 +451,16 @@ def test_settings_come_from_environment_and_connections(airflow):
             assert {"CLEARFRAME_STORAGE", "AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW__CORE__EXECUTOR"} <= env, name
         if command_line(container).startswith("airflow celery worker"):
             assert "CLEARFRAME_REGISTRY_URL" in secrets, name
+
+
+def test_every_database_url_names_a_driver_the_image_installs(templates):
+    """SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, which the image does not install: a URL
+    without the driver fails when a worker first stores a Celery result. Airflow also opens an async
+    engine (asyncpg) on its metadata database at start."""
+    urls = [m.group(0) for t in templates.values() for m in re.finditer(r"[\w+]*postgresql[\w+]*://", text_of(t))]
+    assert urls, "no database URL found in the templates"
+    for url in urls:
+        assert url.removeprefix("db+") == "postgresql+psycopg2://", url
+    lock = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^psycopg2-binary==", lock, re.M) and re.search(r"^asyncpg==", lock, re.M)
+    assert not re.search(r"^psycopg==", lock, re.M)

@@ -8,6 +8,7 @@ Routes map a path to a status, headers and a body (bytes or a file). Every reque
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,11 +21,19 @@ class Route:
     body: bytes | Path = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "text/html; charset=utf-8"
+    delay_s: float = 0.0  # wait this long before sending a GET's body (a slow origin)
 
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # parallel clients must never meet a dropped SYN (a 1 s retransmit)
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that went away (a killed worker, a closed pool): nothing to report
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class Site:
@@ -63,6 +72,8 @@ class Site:
                     self.send_header(k, v)
                 self.end_headers()
                 if send_body:
+                    if route.delay_s:
+                        time.sleep(route.delay_s)
                     try:
                         self.wfile.write(body)
                     except (BrokenPipeError, ConnectionResetError):
@@ -92,9 +103,10 @@ class Site:
         return self.base + path
 
     def add(self, path: str, body: bytes | str | Path = b"", status: int = 200, *,
-            content_type: str = "text/html; charset=utf-8", headers: dict[str, str] | None = None) -> str:
+            content_type: str = "text/html; charset=utf-8", headers: dict[str, str] | None = None,
+            delay_s: float = 0.0) -> str:
         data = body.encode() if isinstance(body, str) else body
-        self.routes[path] = Route(status, data, headers or {}, content_type)
+        self.routes[path] = Route(status, data, headers or {}, content_type, delay_s)
         return self.url(path)
 
     def add_media(self, path: str, file: Path, **kw: object) -> str:

@@ -15,7 +15,7 @@ import logging
 import secrets
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -410,11 +410,36 @@ def run_batch_ref(source: Source, settings: Settings, run_id: str, ref: dict[str
             "counts": asdict(result.counts)}
 
 
-def pending_manifests(settings: Settings, source_names: list[str]) -> list[str]:
-    """Every batch manifest of these sources (a manual curation run: curate whatever is still staged;
-    items already in a published version are skipped by publication)."""
-    store = open_storage(settings.storage)
-    return [k for name in source_names for k in store.list(f"batches/{name}/") if k.endswith(".jsonl")]
+def settled_key(manifest_key_: str) -> str:
+    """Where curation records that a batch manifest is settled (published, or quarantined by validation):
+    `batches/<source>/run=<id>/batch=<n>.jsonl` -> `curated/<source>/run=<id>/batch=<n>.json`."""
+    if not (manifest_key_.startswith("batches/") and manifest_key_.endswith(".jsonl")):
+        raise ValueError(f"not a batch manifest key: {manifest_key_!r} (expected batches/<source>/run=<id>/"
+                         "batch=<n>.jsonl)")
+    return "curated/" + manifest_key_[len("batches/"):-len(".jsonl")] + ".json"
+
+
+def mark_settled(store: Storage, manifest_keys: Iterable[str], *, outcome: str, run_id: str,
+                 version: int | None = None) -> None:
+    """Record that these batch manifests need no more curation (written after the outcome is durable)."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for key in manifest_keys:
+        store.put_bytes(settled_key(key), json.dumps({"manifest": key, "outcome": outcome, "curate_run": run_id,
+                                                      "version": version, "at": now}, sort_keys=True).encode())
+
+
+def pending_manifests(settings: Settings, source_names: list[str], *, storage: Storage | None = None) -> list[str]:
+    """The batch manifests of these sources that curation has not settled yet.
+
+    Curation does not rely on asset events alone: Airflow folds an event that arrives while a run of the
+    curate DAG is being queued into the *next* run, so a curate run takes the manifests its events name
+    plus every one still pending. Items already in a published version are skipped by publication."""
+    store = storage or open_storage(settings.storage)
+    pending = []
+    for name in source_names:
+        settled = {k for k in store.list(f"curated/{name}/") if k.endswith(".json")}
+        pending += [k for k in store.list(f"batches/{name}/") if k.endswith(".jsonl") and settled_key(k) not in settled]
+    return pending
 
 
 # -- curation: validate the batch manifests, then publish a dataset version ------------------------------
@@ -502,6 +527,7 @@ def validate_manifests(sources: list[Source], settings: Settings, manifest_keys:
                 report.quarantined += len(batches[key])
                 report.blocked.append({"manifest": key, "items": len(batches[key]), "docs": res.docs_uri,
                                        "failed": sorted({o.name for o in failed})})
+                mark_settled(store, [key], outcome="quarantined", run_id=run_id)
     finally:
         registry.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -519,7 +545,8 @@ def publish_dataset(sources: list[Source], settings: Settings, manifest_keys: li
     dataset = sources[0].dataset_name
     store = storage or open_storage(settings.storage)
     report = report or CurationReport(dataset, run_id)
-    items = [it for k in manifest_keys for it in read_manifest(store, k)]
+    per_manifest = {k: read_manifest(store, k) for k in manifest_keys}
+    items = [it for k in manifest_keys for it in per_manifest[k]]
     work = settings.work_dir / f"publish-{dataset}" / secrets.token_hex(4)
     work.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.registry_url)
@@ -555,6 +582,12 @@ def publish_dataset(sources: list[Source], settings: Settings, manifest_keys: li
         report.version = publish_version(store, dataset, items, target_bytes=int(sources[0].shard.target_bytes),
                                          sources=sources, policy_version=POLICY_VERSION, now=None,
                                          before_commit=before_commit)
+        # A manifest with an item whose staged copy is gone stays pending: re-running its ingest batch
+        # stages the item again and the next curation picks it up.
+        missing = set(report.version.missing_staged)
+        done = [k for k in manifest_keys if not any(it["key"] in missing for it in per_manifest[k])]
+        mark_settled(store, done, outcome="published", run_id=run_id, version=report.version.version or
+                     report.version.latest)
     finally:
         registry.close()
         shutil.rmtree(work, ignore_errors=True)
