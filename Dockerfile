@@ -23,6 +23,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     AIRFLOW__CORE__EXECUTOR=CeleryExecutor \
     AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY=120 \
     AIRFLOW__CORE__HOSTNAME_CALLABLE=clearframe.fleet.worker_hostname \
+    AIRFLOW__CORE__AUTH_MANAGER=airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager \
     AIRFLOW_CONFIG=/var/lib/clearframe/airflow/airflow.cfg \
     AIRFLOW__LOGGING__BASE_LOG_FOLDER=/var/lib/clearframe/airflow/logs \
     AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY=/var/lib/clearframe/airflow/logs/dag_processor \

@@ -4,7 +4,8 @@
 #
 #   scheduler | api-server | dag-processor | triggerer      Airflow's control plane
 #   worker-ingest | worker-media | worker-default           a Celery worker for one queue
-#   init                                                    migrate the metadata DB, import the source pools
+#   init                                                    migrate the metadata DB, import the source pools,
+#                                                           create the admin user (FAB) if CLEARFRAME_ADMIN_PASSWORD
 #   clearframe ARGS... | airflow ARGS...                    the CLIs
 #   exec COMMAND ARGS...                                    any command (one-off admin tasks, e.g. python -c)
 #   healthcheck [COMPONENT]                                 the check that fits the running component
@@ -28,7 +29,7 @@ STATE=${CLEARFRAME_COMPONENT_FILE:-/tmp/clearframe-component}
 CELERY_APP=airflow.providers.celery.executors.celery_executor.app
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
 }
 
 dry() { [ "${CLEARFRAME_ENTRYPOINT_DRY_RUN:-0}" = 1 ]; }
@@ -150,9 +151,17 @@ case "$component" in
     require_shared_secrets
     prepare init
     pools=${TMPDIR:-/tmp}/clearframe-pools.json
-    run airflow db migrate
+    run airflow db migrate   # with the FAB auth manager, its user tables too
     if dry; then run clearframe pools; else clearframe pools > "$pools"; fi
-    run_exec airflow pools import "$pools" ;;
+    run airflow pools import "$pools"
+    # The first UI/API user of a production auth manager (FAB): users live in the metadata database, so
+    # every API server behind the load balancer knows them. Creating an existing user changes nothing.
+    if [ -n "${CLEARFRAME_ADMIN_PASSWORD:-}" ]; then
+      run_exec airflow users create --role Admin --username "${CLEARFRAME_ADMIN_USERNAME:-admin}" \
+        --password "$CLEARFRAME_ADMIN_PASSWORD" --email "${CLEARFRAME_ADMIN_EMAIL:-admin@localhost}" \
+        --firstname ClearFrame --lastname Admin
+    fi
+    exit 0 ;;
   clearframe|airflow)
     prepare "$component"
     run_exec "$component" "$@" ;;

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from clearframe.demo_site import DEMO_PAGES, Site, build_demo_site, video_page
 from clearframe.mediagen import make_clip
 from support.fleet import Fleet, FleetError
 from support.s3 import moto_s3
-from support.services import PG_HOST, PG_PORT, PG_START_HINT, require_service
+from support.services import metadata_db, require_service  # noqa: F401  (metadata_db: a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -55,27 +54,6 @@ pytestmark = pytest.mark.timeout(900)
 
 
 # -- services ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def metadata_db() -> Iterator[str]:
-    """A new, empty Postgres database for Airflow's metadata (and Celery's results); dropped afterwards."""
-    require_service("Postgres", PG_HOST, PG_PORT, PG_START_HINT)
-    from sqlalchemy import create_engine, text
-
-    name = f"cf_fleet_{secrets.token_hex(4)}"
-    admin = create_engine(f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/postgres",
-                          isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            admin.dispose()
 
 
 @pytest.fixture

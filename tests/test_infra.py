@@ -464,3 +464,21 @@ def test_every_database_url_names_a_driver_the_image_installs(templates):
     lock = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^psycopg2-binary==", lock, re.M) and re.search(r"^asyncpg==", lock, re.M)
     assert not re.search(r"^psycopg==", lock, re.M)
+
+
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+def test_every_airflow_container_uses_the_production_auth_manager(airflow):
+    """Several API servers behind the load balancer need users in the database (FAB), not the simple auth
+    manager's per-process generated passwords; tests/test_auth_fab.py shows two servers sharing them."""
+    for td_name, td in resources(airflow, "AWS::ECS::TaskDefinition").items():
+        for c in td["Properties"]["ContainerDefinitions"]:
+            if c["Name"] == "queue-metrics":
+                continue
+            env = {e["Name"]: e["Value"] for e in c.get("Environment", [])}
+            assert env.get("AIRFLOW__CORE__AUTH_MANAGER") == FAB, td_name
+    assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements.txt").read_text(), re.M)
+    admin = [c for td in resources(airflow, "AWS::ECS::TaskDefinition").values()
+             for c in td["Properties"]["ContainerDefinitions"] if c["Command"] == ["init"]][0]
+    assert {"Name": "CLEARFRAME_ADMIN_PASSWORD", "ValueFrom": {"Ref": "UiAdminSecretArn"}} in admin["Secrets"]

@@ -133,7 +133,8 @@ class Api:
 class Fleet:
     """Airflow's control plane and Celery workers as real processes on loopback services."""
 
-    def __init__(self, home: Path, metadata_url: str, broker_url: str, env: dict[str, str]) -> None:
+    def __init__(self, home: Path, metadata_url: str, broker_url: str | None, env: dict[str, str]) -> None:
+        """`broker_url` None: no Celery broker (a fleet of API servers only; nothing is executed)."""
         self.home = home
         self.logs = home / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -155,7 +156,7 @@ class Fleet:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-            "AIRFLOW__CELERY__BROKER_URL": broker_url,
+            "AIRFLOW__CELERY__BROKER_URL": broker_url or "redis://127.0.0.1:1/0",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),

@@ -5,6 +5,8 @@
     def test_something(postgres_url: str) -> None:
         Registry(postgres_url) ...
 
+`metadata_db` yields the URL of a new database of its own, dropped afterwards (for Airflow's metadata).
+
 `postgres_url` yields a SQLAlchemy URL whose connections use a fresh, uniquely named schema (via
 `search_path`), so tables created by a test never collide with another test or run; the schema is
 dropped afterwards.
@@ -72,5 +74,26 @@ def postgres_url() -> Iterator[str]:
         try:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        finally:
+            admin.dispose()
+
+
+@pytest.fixture
+def metadata_db() -> Iterator[str]:
+    """A new, empty Postgres database (Airflow's metadata database in fleet tests); dropped afterwards,
+    with any connection a killed process left open."""
+    require_service("Postgres", PG_HOST, PG_PORT, PG_START_HINT)
+    from sqlalchemy import create_engine, text
+
+    name = f"cf_fleet_{secrets.token_hex(4)}"
+    admin = create_engine(f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             admin.dispose()
