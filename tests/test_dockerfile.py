@@ -686,3 +686,49 @@ def test_exec_runs_a_one_off_command_and_refuses_an_empty_one():
     assert cmd == ["python", "-c", "print('a b')"]
     r = entry("exec")
     assert r.returncode == 2 and "exec needs a command" in r.stderr
+
+
+def _pins(path: Path) -> dict[str, str]:
+    return {k.lower(): v for k, v in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", path.read_text(), re.M)}
+
+
+def test_the_image_lock_holds_no_test_tools_and_the_dev_lock_keeps_its_pins():
+    """The image installs requirements.txt only; .venv gets requirements-dev.txt, which must pin every
+    runtime package at the same version, so tests run against exactly what the image runs."""
+    runtime, dev = _pins(LOCK), _pins(ROOT / "requirements-dev.txt")
+    for tool in ("pytest", "moto", "playwright", "hypothesis", "ruff", "mypy", "cfn-lint", "webdataset"):
+        assert tool not in runtime, f"{tool} is a test tool in the image's lock"
+        assert tool in dev, f"{tool} missing from requirements-dev.txt"
+    assert {k: dev.get(k) for k in runtime} == runtime
+    assert "-c requirements.txt" in (ROOT / "requirements-dev.in").read_text()
+    assert "requirements-dev.txt" in (ROOT / "scripts" / "bootstrap").read_text()
+    assert "requirements-dev" not in DOCKERFILE.read_text()
+
+
+def test_dockerignore_keeps_local_state_out_and_every_copy_source_in():
+    """`.dockerignore` uses Go filepath.Match patterns per path; the ones here are plain names and `**/`
+    globs, which fnmatch reads the same way for these paths."""
+    import fnmatch
+
+    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
+                if p.strip() and not p.startswith("#")]
+    assert not [p for p in patterns if p.startswith("!")], "no re-includes: keep the rules simple"
+
+    def ignored(path: str) -> bool:
+        parts = path.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        return any(fnmatch.fnmatch(pre, pat) or fnmatch.fnmatch(pre, pat.removeprefix("**/"))
+                   or fnmatch.fnmatch(parts[i - 1], pat.removeprefix("**/"))
+                   for i, pre in enumerate(prefixes, start=1) for pat in patterns)
+
+    for local in (".venv/bin/python", ".git/HEAD", ".clearframe/airflow/passwords.json",
+                  "include/clearframe/__pycache__/x.pyc", "tests/test_fleet.py", "bench/out/x.json"):
+        assert ignored(local), f"{local} would be sent to the Docker daemon"
+    copies = [ins.args for ins in parse_dockerfile(DOCKERFILE.read_text()) if ins.name == "COPY"]
+    sources = [src for args in copies for src in args.split()[:-1] if not src.startswith("--")]
+    assert sources
+    for src in sources:
+        assert not ignored(src), f"COPY {src} is excluded by .dockerignore"
+        for f in ([ROOT / src] if (ROOT / src).is_file() else (ROOT / src).rglob("*.py")):
+            rel = f.relative_to(ROOT).as_posix()
+            assert "__pycache__" in rel or not ignored(rel), f"{rel} is copied but ignored"
