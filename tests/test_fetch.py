@@ -236,3 +236,25 @@ def test_stream_to_file_replaces_destination_only_when_complete(tmp_path: Path) 
     assert dest.read_bytes() == b"new file" and n == 8
     assert digest == hashlib.sha256(b"new file").hexdigest()
     assert leftovers(tmp_path) == ["x.mp4"]
+
+
+@pytest.mark.parametrize("per_host", [1, 3])
+def test_the_per_host_cap_covers_the_transfer_not_only_the_request(site: Site, sessions: SessionPool, work: Path,
+                                                                   tmp_path: Path, per_host: int) -> None:
+    """A slow origin answers its headers at once and its bodies slowly: with three fetch threads, no more
+    than `per_host` bodies may be in transfer from the host at a time (the fleet test found them at 4 for
+    a cap of 2 when the slot was released before the body was read)."""
+    (tmp_path / "clip.mp4").write_bytes(PAYLOAD[:50_000])
+    urls = [site.add(f"/media/slow-{i}.mp4", tmp_path / "clip.mp4", content_type="video/mp4", delay_s=0.4)
+            for i in range(3)]
+    options = FetchOptions(timeout_s=5, max_retries=0)  # type: ignore[call-arg]
+    f = Fetcher(sessions, HostPoliteness(per_host), work, options)
+    results: list[Fetched | Finding] = []
+    threads = [threading.Thread(target=lambda u=u: results.append(f.fetch(http_candidate(u), Probe(media_url=u))))
+               for u in urls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 3 and all(isinstance(r, Fetched) and r.bytes == 50_000 for r in results), results
+    assert site.slow_in_flight_max == per_host

@@ -88,7 +88,7 @@ def _write_sources(folder: Path, site: Site, demo_urls: list[str], slow_urls: li
     (folder / "fleet_slow.yaml").write_text(
         "name: fleet_slow\nkind: http\ndescription: CC-BY clips from a slow origin (the worker-loss test).\n"
         f"dataset: fleet\nbatch_size: {SLOW_BATCH}\nacquisition:\n  basis: open-license\n"
-        "http:\n  urls: fleet_slow_urls.txt\nfetch:\n  workers: 1\n  per_host: 2\n  timeout_s: 20\n"
+        "http:\n  urls: fleet_slow_urls.txt\nfetch:\n  workers: 2\n  per_host: 2\n  timeout_s: 20\n"
         "  max_retries: 0\nshard:\n  target_bytes: 1MiB\n")
 
 
@@ -158,7 +158,7 @@ def _worker_of_queue(tis: list[dict[str, Any]], allowed: dict[str, set[str]]) ->
 # -- the test ------------------------------------------------------------------------------------------
 
 
-def test_fleet_routes_work_by_queue_and_survives_losing_a_worker(tmp_path: Path, metadata_db: str,
+def test_fleet_routes_work_by_queue_and_survives_losing_a_worker(tmp_path: Path, metadata_db: str,  # noqa: F811
                                                                  broker_url: str) -> None:
     from clearframe.dataset import read_version_manifest, verify_version, version_index
     from clearframe.ledger import read_ledger
@@ -259,6 +259,9 @@ def test_fleet_routes_work_by_queue_and_survives_losing_a_worker(tmp_path: Path,
             # the batch was fetched again from the start on the survivor
             assert sum(site.media_requests(p) for p in batch_media[victim_ti["map_index"]]) >= \
                 got_before_kill + SLOW_BATCH
+
+            # the source's pool (2 slots) capped its requests across both workers' 4 task slots
+            assert site.slow_in_flight_max == 2, site.slow_in_flight_max
 
             fleet_runs = _curated(fleet, "curate__fleet", curate_before, 300)
             tis = fleet.api.task_instances("ingest__fleet_slow", run_id)

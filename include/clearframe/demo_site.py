@@ -42,6 +42,8 @@ class Site:
         self.requests: Counter[tuple[str, str]] = Counter()
         self.user_agents: set[str] = set()
         self.cookies_seen = 0
+        self.slow_in_flight = 0  # GETs of delayed routes being answered now, and the most at once
+        self.slow_in_flight_max = 0
         self._lock = threading.Lock()
         site = self
 
@@ -73,7 +75,14 @@ class Site:
                 self.end_headers()
                 if send_body:
                     if route.delay_s:
-                        time.sleep(route.delay_s)
+                        with site._lock:
+                            site.slow_in_flight += 1
+                            site.slow_in_flight_max = max(site.slow_in_flight_max, site.slow_in_flight)
+                        try:
+                            time.sleep(route.delay_s)
+                        finally:
+                            with site._lock:
+                                site.slow_in_flight -= 1
                     try:
                         self.wfile.write(body)
                     except (BrokenPipeError, ConnectionResetError):

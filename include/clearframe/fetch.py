@@ -90,28 +90,37 @@ class Fetcher:
         if probe.content_length and probe.content_length > self.opts.max_bytes:
             raise TooLarge(f"Content-Length {probe.content_length} is larger than fetch.max_bytes "
                            f"({int(self.opts.max_bytes)} bytes)")
-        resp, finding = polite_request(self.sessions, self.hosts, "GET", url, signal="fetch",
-                                       timeout=self.opts.timeout_s, max_retries=self.opts.max_retries,
-                                       max_retry_after=self.opts.max_retry_after_s, stream=True)
-        if finding:
-            return finding
         dest = self.work_dir / f"{cand.key}{_suffix(url)}"
-        try:
+        got: list[tuple[str, int, str | None] | Finding] = []
+
+        def download(resp: requests.Response) -> None:
+            """The body, read while this host's slot is held (fetch.per_host covers transfers too)."""
             try:
                 digest, n = stream_to_file(resp.iter_content(CHUNK), dest, int(self.opts.max_bytes))
+                got.append((digest, n, resp.headers.get("Content-Type")))
             except TooLarge:  # a size cap is a DENY, decided in fetch(), not a failed transfer
                 raise
             except requests.RequestException as exc:  # an OSError subclass, but the network's fault, not ours
-                return Finding("fetch", Verdict.DEFER, f"{url}: transfer failed ({exc.__class__.__name__}); "
-                               "deferred", locator=url)
+                got.append(Finding("fetch", Verdict.DEFER, f"{url}: transfer failed ({exc.__class__.__name__}); "
+                                   "deferred", locator=url))
             except OSError:
                 raise
             except Exception as exc:  # a connection that breaks mid-body
-                return Finding("fetch", Verdict.DEFER, f"{url}: transfer failed ({exc.__class__.__name__}); "
-                               "deferred", locator=url)
-        finally:
-            resp.close()
-        return Fetched(str(dest), digest, n, url, resp.headers.get("Content-Type"))
+                got.append(Finding("fetch", Verdict.DEFER, f"{url}: transfer failed ({exc.__class__.__name__}); "
+                                   "deferred", locator=url))
+            finally:
+                resp.close()
+
+        resp, finding = polite_request(self.sessions, self.hosts, "GET", url, signal="fetch",
+                                       timeout=self.opts.timeout_s, max_retries=self.opts.max_retries,
+                                       max_retry_after=self.opts.max_retry_after_s, stream=True, consume=download)
+        if finding:
+            return finding
+        assert got, f"{url}: a 2xx answer that was never read"
+        if isinstance(got[0], Finding):
+            return got[0]
+        digest, n, content_type = got[0]
+        return Fetched(str(dest), digest, n, url, content_type)
 
     def _fetch_delivery(self, cand: Candidate) -> Fetched:
         assert cand.url

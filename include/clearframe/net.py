@@ -216,8 +216,14 @@ def polite_request(
     stream: bool = False,
     headers: dict[str, str] | None = None,
     admit: Callable[[str], Finding | None] | None = None,
+    consume: Callable[[requests.Response], None] | None = None,
 ) -> tuple[requests.Response | None, Finding | None]:
     """One request under the host's politeness rules; a non-2xx outcome becomes a Finding.
+
+    `consume`, with `stream=True`, is called with a 2xx response while the host's slot is still held, so
+    the body's transfer counts against the per-host cap and Crawl-delay runs from its end. Without it a
+    streamed body would be read after the slot is released, and a task's fetch threads could download
+    from one host at once, beyond `fetch.per_host`.
 
     429 waits at least Retry-After (same identity) and tries again a bounded number of times;
     401/403/451 stop the host for the run; 5xx and network errors defer; 404/410 deny (nothing there).
@@ -242,6 +248,8 @@ def polite_request(
                 if resp.status_code == 429:  # before the slot is released, so no queued request slips in
                     wait = parse_retry_after(resp.headers.get("Retry-After"))
                     hosts.wait_at_least(host, 1.0 if wait is None else wait)
+                elif resp.status_code < 300 and consume is not None:
+                    consume(resp)
         except HostStopped as exc:
             return None, Finding(signal, Verdict.DEFER, f"{exc}; deferred to a later run", locator=url)
         except HostBusy as exc:
