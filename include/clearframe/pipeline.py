@@ -334,7 +334,12 @@ def run_source(source: Source, settings: Settings, *, limit: int | None = None, 
 
     result = RunResult(run_id=new_run_id())
     if not dry_run:
-        # Great Expectations takes seconds to import: load it while the network work runs.
+        # Great Expectations takes seconds to import: load it while the network work runs. SQLAlchemy's ORM
+        # has circular imports that two threads can meet half-initialised ("partially initialized module
+        # 'sqlalchemy.orm.exc'", seen when the registry's first query raced GX's import): it is imported
+        # here first, so the thread finds it whole.
+        import sqlalchemy.orm  # noqa: F401
+
         threading.Thread(target=_preload_validation, name="cf-gx-import", daemon=True).start()
     with Context(source, settings, storage) as ctx:
         candidates = discover(source, settings, store_evidence=ctx.evidence.put, url_check=ctx.gate.check_list_url)
