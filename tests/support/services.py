@@ -21,6 +21,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -57,25 +58,33 @@ def require_service(name: str, host: str, port: int, start_hint: str) -> None:
     pytest.skip(f"{msg}; start it with: {start_hint}")
 
 
+@contextmanager
+def _made(admin_url: str, create: str, drop: str) -> Iterator[None]:
+    """Run `create` as the admin, then `drop` afterwards, whatever happened in between. Autocommit, as
+    CREATE DATABASE cannot run in a transaction."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        # A server that listens but refuses us is a broken setup, never a reason to skip.
+        with admin.connect() as conn:
+            conn.execute(text(create))
+        yield
+    finally:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(drop))
+        finally:
+            admin.dispose()
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A Postgres SQLAlchemy URL scoped to a new schema, dropped after the test."""
     require_service("Postgres", PG_HOST, PG_PORT, PG_START_HINT)
-    from sqlalchemy import create_engine, text
-
     schema = f"cf_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_BASE_URL, future=True)
-    try:
-        # A server that listens but refuses us is a broken setup, never a reason to skip.
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    with _made(PG_BASE_URL, f'CREATE SCHEMA "{schema}"', f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'):
         yield f"{PG_BASE_URL}?options={quote(f'-csearch_path={schema}')}"
-    finally:
-        try:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            admin.dispose()
 
 
 @pytest.fixture
@@ -83,17 +92,7 @@ def metadata_db() -> Iterator[str]:
     """A new, empty Postgres database (Airflow's metadata database in fleet tests); dropped afterwards,
     with any connection a killed process left open."""
     require_service("Postgres", PG_HOST, PG_PORT, PG_START_HINT)
-    from sqlalchemy import create_engine, text
-
     name = f"cf_fleet_{secrets.token_hex(4)}"
-    admin = create_engine(f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            admin.dispose()
+    server = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}"
+    with _made(f"{server}/postgres", f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'):
+        yield f"{server}/{name}"
