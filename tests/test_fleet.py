@@ -18,7 +18,8 @@ One test, in phases, because starting the fleet is the expensive part (about a m
   2. a second `ingest` worker joins; a worker is SIGKILLed (its whole session, as a reclaimed Spot
      instance) while one of its batches is half fetched: the scheduler notices the missing heartbeat, the
      batch's next try runs on the other worker, the runs succeed, no item or shard is duplicated and no
-     admitted item is lost;
+     admitted item is lost; the source's pool (2 slots) held its requests to 2 in flight across both
+     workers' 4 task slots;
   3. every process the test started is stopped.
 """
 
